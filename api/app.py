@@ -1,0 +1,70 @@
+"""The Litestar app factory."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api.controllers.content import ContentController
+from api.controllers.health import HealthController
+from api.controllers.resources import ResourceController
+from api.errors import EXCEPTION_HANDLERS
+from api.services import Services
+from api.settings import Settings
+
+JSON_BODY_LIMIT = 1024 * 1024
+"""Resource bodies are small; uploads stream through their own endpoint."""
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    """Builds the app; the services (database pool, blob store) open on startup."""
+    state: dict[str, Services] = {}
+    if services is not None:
+        state["services"] = services
+
+    def open_services() -> None:
+        if "services" not in state:
+            state["services"] = Services(settings)
+
+    def close_services() -> None:
+        if services is None and "services" in state:
+            state.pop("services").close()
+
+    def provide_services() -> Services:
+        return state["services"]
+
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    return Litestar(
+        route_handlers=[ResourceController, ContentController, HealthController],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_startup=[open_services],
+        on_shutdown=[close_services],
+        request_max_body_size=JSON_BODY_LIMIT,
+        openapi_config=OpenAPIConfig(
+            title="Resource service",
+            version="1.0.0",
+            description="Register, upload, confirm, rename, describe, list, download "
+            "and delete project resources. Every change is an event.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "BearerAuth": SecurityScheme(
+                        type="http", scheme="bearer", description="A project API key (rsk_...)"
+                    )
+                }
+            ),
+        ),
+        debug=False,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """The factory `resources serve` hands to uvicorn in each worker."""
+    return create_app(Settings.from_env())

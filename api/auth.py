@@ -1,0 +1,29 @@
+"""Bearer authentication with project API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+
+from api.errors import ApiError
+from api.keys import Principal
+from api.services import Services
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(request: Request[Any, Any, Any], services: Services) -> Principal:
+    """The principal of the request's key; 401 for a missing, malformed or dead key."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthorized("An API key is required: send Authorization: Bearer <key>.")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise _unauthorized("Send the API key as Authorization: Bearer <key>.")
+    principal = services.keys.authenticate(secret.strip())
+    if principal is None:
+        raise _unauthorized("The API key is not valid.")
+    return principal

@@ -1,0 +1,120 @@
+"""`/api/resources/{id}/content`: the bytes, behind signed URLs rather than keys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio.to_thread
+from litestar import Controller, Request, get, put
+from litestar.openapi import ResponseSpec
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from api.controllers.resources import existing_id
+from api.errors import ApiError, not_found
+from api.schemas import ErrorEnvelope
+from api.services import Services
+from api.signing import SignatureRejected
+from application.errors import ResourceNotFound
+from application.resources import blob_key
+from domain.errors import AlreadyUploaded, LinkHasNoUpload, ResourceDeleted
+
+Expires = Annotated[
+    str | None, Parameter(description="Expiry, in seconds since the epoch, as signed")
+]
+Signature = Annotated[str | None, Parameter(description="HMAC-SHA256 of method, id and expiry")]
+
+
+def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(ErrorEnvelope, description="An error", generate_examples=False)
+        for status in (403, *statuses)
+    }
+
+
+def _verify(
+    services: Services, method: str, resource_id: int, expires: str | None, signature: str | None
+) -> None:
+    try:
+        services.signer.verify(method, resource_id, expires, signature)
+    except SignatureRejected as rejected:
+        raise ApiError(403, f"The signed URL is not valid: {rejected}.") from None
+
+
+class ContentController(Controller):
+    path = "/api/resources/{resource_id:int}/content"
+    tags = ["content"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @put(
+        "/",
+        operation_id="uploadContent",
+        summary="Stream the file's bytes (the signed upload_url)",
+        status_code=204,
+        request_max_body_size=None,
+        responses=_errors(404, 409, 413),
+    )
+    async def upload(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        resource_id: int,
+        expires: Expires = None,
+        signature: Signature = None,
+    ) -> None:
+        _verify(services, "PUT", resource_id, expires, signature)
+        resource_id = existing_id(resource_id)
+        try:
+            resource = await anyio.to_thread.run_sync(
+                services.resources.resource_accepting_upload, resource_id
+            )
+        except ResourceNotFound:
+            raise not_found() from None
+        except (ResourceDeleted, AlreadyUploaded, LinkHasNoUpload) as refused:
+            raise ApiError(409, f"This resource takes no upload: {refused}.") from None
+        limit = services.settings.max_upload_bytes
+        if resource.size_bytes is not None:
+            limit = min(limit, resource.size_bytes)
+        declared_length = request.headers.get("content-length", "")
+        if declared_length.isdigit() and int(declared_length) > limit:
+            raise _too_large(limit)
+        received = 0
+        with services.resources.blobs.writer(blob_key(resource_id)) as writer:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    raise _too_large(limit)
+                writer.write(chunk)
+            await anyio.to_thread.run_sync(writer.commit)
+
+    @get(
+        "/",
+        operation_id="downloadContent",
+        summary="Stream the file's bytes (the signed download url)",
+        responses=_errors(404),
+    )
+    async def download(
+        self,
+        services: Services,
+        resource_id: int,
+        expires: Expires = None,
+        signature: Signature = None,
+    ) -> Stream:
+        _verify(services, "GET", resource_id, expires, signature)
+        record = await anyio.to_thread.run_sync(
+            services.queries.find, existing_id(resource_id)
+        )
+        if record is None or record.kind != "file" or record.status != "uploaded":
+            raise not_found()
+        return Stream(
+            services.resources.blobs.read(blob_key(resource_id)),
+            media_type=record.mime_type,
+            headers={
+                "Content-Length": str(record.size_bytes),
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record.name)}",
+            },
+        )
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"The upload may be at most {limit} bytes.")

@@ -1,0 +1,201 @@
+"""`/api/resources`: register, read, list, change and delete resources."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import Provide
+from litestar.openapi import ResponseSpec
+from litestar.params import Parameter
+from msgspec import UNSET
+
+from api.auth import authenticate
+from api.errors import ApiError, not_found
+from api.keys import Principal
+from api.representation import resource_out, resource_response
+from api.schemas import (
+    CreateResourceBody,
+    ErrorEnvelope,
+    ErrorDetail,
+    Pagination,
+    ResourceEnvelope,
+    ResourceListEnvelope,
+    ResourcesData,
+    UpdateResourceBody,
+)
+from api.services import Services
+from application.commands import DeleteResource, RegisterResource, UpdateResource
+from projections.queries import ResourceRecord
+
+MAX_ID = 2**63 - 1
+
+ResourceId = Annotated[int, Parameter(description="The resource's id")]
+
+
+def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(ErrorEnvelope, description="An error", generate_examples=False)
+        for status in (401, *statuses)
+    }
+
+
+def existing_id(resource_id: int) -> int:
+    """Ids are 1 to 2^63-1; anything else names no resource."""
+    if not 1 <= resource_id <= MAX_ID:
+        raise not_found()
+    return resource_id
+
+
+def require_json(request: Request[Any, Any, Any]) -> None:
+    """A body that says it is something other than JSON is refused with 415."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise ApiError(415, "Send the body as application/json.")
+
+
+def _read_back(services: Services, principal: Principal, resource_id: int) -> ResourceRecord:
+    record = services.queries.get(principal.project_id, resource_id)
+    if record is None:
+        # The change committed with its read-model row, so only a concurrent
+        # delete can get here.
+        raise not_found()
+    return record
+
+
+class ResourceController(Controller):
+    path = "/api/resources"
+    tags = ["resources"]  # noqa: RUF012 - Litestar reads it as a class attribute
+    dependencies = {"principal": Provide(authenticate, sync_to_thread=True)}  # noqa: RUF012
+    security = [{"BearerAuth": []}]  # noqa: RUF012
+
+    @post(
+        "/",
+        operation_id="createResource",
+        summary="Register a file to upload, or a link",
+        sync_to_thread=True,
+        before_request=require_json,
+        status_code=201,
+        responses=_errors(400, 413, 415, 422),
+    )
+    def create(
+        self, services: Services, principal: Principal, data: CreateResourceBody
+    ) -> Response[ResourceEnvelope]:
+        if data.project_id is not None and data.project_id != principal.project_id:
+            raise ApiError(
+                422,
+                "project_id must be the project of your API key.",
+                details=[ErrorDetail(field="project_id", message="is not your key's project")],
+            )
+        resource = services.resources.register(
+            RegisterResource(
+                project_id=principal.project_id,
+                actor=principal.user_id,
+                name=data.name,
+                description=data.description,
+                mime_type=data.mime_type,
+                size_bytes=data.size_bytes,
+                url=data.url,
+            )
+        )
+        record = _read_back(services, principal, resource.resource_id)
+        return resource_response(
+            record,
+            services.signer,
+            status_code=201,
+            headers={"Location": f"/api/resources/{record.id}"},
+        )
+
+    @get(
+        "/",
+        operation_id="listResources",
+        summary="The project's resources, newest first",
+        sync_to_thread=True,
+        responses=_errors(400),
+    )
+    def list_resources(
+        self,
+        services: Services,
+        principal: Principal,
+        page: Annotated[int, Parameter(ge=1, le=MAX_ID, description="From 1")] = 1,
+        per_page: Annotated[int, Parameter(ge=1, le=100, description="1 to 100")] = 20,
+        status: Annotated[
+            Literal["uploaded", "pending", "all"], Parameter(description="Which resources")
+        ] = "uploaded",
+    ) -> ResourceListEnvelope:
+        found = services.queries.page(principal.project_id, status, page, per_page)
+        return ResourceListEnvelope(
+            data=ResourcesData(
+                resources=[resource_out(record, services.signer) for record in found.resources]
+            ),
+            pagination=Pagination(
+                page=page,
+                per_page=per_page,
+                total=found.total,
+                total_pages=math.ceil(found.total / per_page),
+            ),
+        )
+
+    @get(
+        "/{resource_id:int}",
+        operation_id="getResource",
+        summary="One resource",
+        sync_to_thread=True,
+        responses=_errors(404),
+    )
+    def get_resource(
+        self, services: Services, principal: Principal, resource_id: ResourceId
+    ) -> Response[ResourceEnvelope]:
+        record = services.queries.get(principal.project_id, existing_id(resource_id))
+        if record is None:
+            raise not_found()
+        return resource_response(record, services.signer)
+
+    @patch(
+        "/{resource_id:int}",
+        operation_id="updateResource",
+        summary="Rename, describe, or confirm the upload; returns the state after it",
+        sync_to_thread=True,
+        before_request=require_json,
+        responses=_errors(400, 404, 409, 415, 422),
+    )
+    def update(
+        self,
+        services: Services,
+        principal: Principal,
+        resource_id: ResourceId,
+        data: UpdateResourceBody,
+    ) -> Response[ResourceEnvelope]:
+        services.resources.update(
+            UpdateResource(
+                project_id=principal.project_id,
+                actor=principal.user_id,
+                resource_id=existing_id(resource_id),
+                name=data.name,
+                description=data.description,
+                confirm_upload=data.status is not UNSET,
+            )
+        )
+        return resource_response(_read_back(services, principal, resource_id), services.signer)
+
+    @delete(
+        "/{resource_id:int}",
+        operation_id="deleteResource",
+        summary="Delete the resource and its bytes; its history stays",
+        sync_to_thread=True,
+        responses=_errors(404, 409),
+    )
+    def delete_resource(
+        self, services: Services, principal: Principal, resource_id: ResourceId
+    ) -> None:
+        services.resources.delete(
+            DeleteResource(
+                project_id=principal.project_id,
+                actor=principal.user_id,
+                resource_id=existing_id(resource_id),
+            )
+        )

@@ -1,0 +1,49 @@
+"""Where the database is: `DATABASE_URL`, or an embedded PostgreSQL under DATA_DIR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict
+
+from api.settings import Settings
+
+_embedded: dict[Path, Any] = {}
+
+
+def database_url(settings: Settings) -> str:
+    """The URL to connect to, starting the embedded server when none is configured.
+
+    The embedded server (pgserver) keeps its files under `DATA_DIR/postgres`, so
+    data survives restarts; it stops when the last process using it exits.
+    """
+    if settings.database_url:
+        return settings.database_url
+    return embedded_database_url(settings.data_dir / "postgres")
+
+
+def embedded_database_url(path: Path) -> str:
+    if path not in _embedded:
+        import pgserver  # noqa: PLC0415 - only needed without DATABASE_URL
+
+        path.mkdir(parents=True, exist_ok=True)
+        _embedded[path] = pgserver.get_server(path, cleanup_mode="stop")
+    return str(_embedded[path].get_uri())
+
+
+def eventsourcing_env(url: str, *, pool_size: int = 10) -> dict[str, str]:
+    """The event store's configuration, in the environment variables it reads."""
+    params = conninfo_to_dict(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": "0",
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_PRE_PING": "y",
+    }

@@ -1,0 +1,140 @@
+"""One error envelope for every error: ours, the domain's and Litestar's own."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from api.schemas import ErrorBody, ErrorDetail, ErrorEnvelope
+from application.errors import ConcurrentUpdate, ResourceNotFound
+from domain.errors import InvalidValue, UploadIncomplete
+
+logger = logging.getLogger(__name__)
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    500: "internal_error",
+}
+
+
+class ApiError(HTTPException):
+    """An error answered with the envelope: status, code, message and details."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Sequence[ErrorDetail] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail=message, status_code=status_code, headers=headers)
+        self.code = code or CODES.get(status_code, "error")
+        self.message = message
+        self.details = list(details)
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, f"No such {what}.")
+
+
+def error_response(error: ApiError) -> Response[ErrorEnvelope]:
+    body = ErrorBody(code=error.code, message=error.message)
+    if error.details:
+        body = ErrorBody(code=error.code, message=error.message, details=error.details)
+    return Response(
+        ErrorEnvelope(error=body), status_code=error.status_code, headers=error.headers
+    )
+
+
+def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> ApiError:
+    """Litestar's validation errors: a bad query string is a 400, a bad body a 422."""
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    body_problems = [p for p in problems if isinstance(p, dict) and p.get("source") == "body"]
+    if body_problems:
+        if any(p.get("message") == "'data'" for p in body_problems):
+            return ApiError(400, "The request needs a JSON body.")
+        details = [
+            ErrorDetail(
+                field=None if p.get("key") == "data" else str(p.get("key")),
+                message=str(p.get("message")),
+            )
+            for p in body_problems
+        ]
+        return ApiError(422, "The request body is not valid.", details=details)
+    details = [
+        ErrorDetail(field=str(p.get("key")), message=str(p.get("message")))
+        for p in problems
+        if isinstance(p, dict)
+    ]
+    return ApiError(400, "The request is not valid.", details=details)
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ValidationException):
+        return _validation(request, exc)
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    message = {
+        400: "The request is not valid.",
+        404: "Nothing is here.",
+        405: f"{request.method} is not allowed here.",
+        413: "The request body is too large.",
+    }.get(status) or HTTPStatus(status).phrase + "."
+    if status == 400 and exc.detail and "JSON" in exc.detail:
+        message = "The request body is not well-formed JSON."
+    return ApiError(status, message, headers=headers)
+
+
+def _domain(exc: Exception) -> ApiError | None:
+    match exc:
+        case InvalidValue(field=field, message=message):
+            return ApiError(
+                422,
+                f"{field} {message}.",
+                details=[ErrorDetail(field=field, message=message)],
+            )
+        case UploadIncomplete():
+            return ApiError(409, f"The upload is not complete: {exc}.", code="upload_incomplete")
+        case ResourceNotFound():
+            return not_found()
+        case ConcurrentUpdate():
+            return ApiError(409, "The resource kept changing; retry the request.")
+    return None
+
+
+def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorEnvelope]:
+    if isinstance(exc, HTTPException):
+        error = _http(request, exc)
+    else:
+        mapped = _domain(exc)
+        if mapped is None:
+            logger.exception("unhandled error on %s %s", request.method, request.url.path)
+            mapped = ApiError(500, "Something went wrong on our side; it has been logged.")
+        error = mapped
+    return error_response(error)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Response[ErrorEnvelope]]] = {
+    Exception: handle,
+    HTTPException: handle,
+}

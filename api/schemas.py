@@ -1,0 +1,103 @@
+"""The HTTP request and response bodies, as msgspec Structs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+BodyText = Annotated[str, Meta(max_length=100_000)]
+"""Guards memory; the domain applies the field's real rule with a clear message."""
+
+
+class Schema(Struct, frozen=True, kw_only=True):
+    """Every HTTP shape is immutable and keyword-only."""
+
+
+class CreateResourceBody(Schema, forbid_unknown_fields=True):
+    name: Annotated[BodyText, Meta(description="1-255 characters after trimming")]
+    mime_type: Annotated[
+        str | None, Meta(description="A type/subtype media type; default application/octet-stream")
+    ] = None
+    size_bytes: Annotated[
+        Annotated[int, Meta(ge=0)] | None, Meta(description="The size the upload must have")
+    ] = None
+    description: Annotated[BodyText | None, Meta(description="At most 10,000 characters")] = None
+    url: Annotated[
+        BodyText | None, Meta(description="An http(s) link: makes a link resource, no upload")
+    ] = None
+    project_id: Annotated[int | None, Meta(description="If given, must be the key's project")] = (
+        None
+    )
+
+
+class UpdateResourceBody(Schema, forbid_unknown_fields=True):
+    name: BodyText | UnsetType = UNSET
+    description: Annotated[BodyText | None, Meta(description="null clears it")] | UnsetType = UNSET
+    status: Annotated[
+        Literal["uploaded"], Meta(description="Confirms the upload of the file's bytes")
+    ] | UnsetType = UNSET
+
+
+class ResourceOut(Schema):
+    id: int
+    project_id: int
+    name: str
+    description: str | None
+    status: Literal["pending", "uploaded"]
+    mime_type: str
+    size_bytes: int | None
+    url: Annotated[
+        str | None,
+        Meta(description="The link, or a signed download URL once uploaded; null while pending"),
+    ]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    upload_url: Annotated[
+        str | UnsetType, Meta(description="Pending files only: a signed PUT URL for the bytes")
+    ] = UNSET
+
+
+class ResourceData(Schema):
+    resource: ResourceOut
+
+
+class ResourceEnvelope(Schema):
+    data: ResourceData
+
+
+class ResourcesData(Schema):
+    resources: list[ResourceOut]
+
+
+class Pagination(Schema):
+    page: int
+    per_page: int
+    total: int
+    total_pages: int
+
+
+class ResourceListEnvelope(Schema):
+    data: ResourcesData
+    pagination: Pagination
+
+
+class ErrorDetail(Schema):
+    field: str | None
+    message: str
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    details: list[ErrorDetail] | UnsetType = UNSET
+
+
+class ErrorEnvelope(Schema):
+    error: ErrorBody
+
+
+class Health(Schema):
+    status: Literal["ok"]

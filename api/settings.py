@@ -1,0 +1,76 @@
+"""All configuration, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from msgspec import Struct
+
+MiB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used."""
+
+
+class Settings(Struct, frozen=True, kw_only=True):
+    database_url: str | None
+    """None: an embedded PostgreSQL kept under `data_dir`."""
+    data_dir: Path
+    host: str
+    port: int
+    public_url: str
+    """The base of the signed URLs handed out to clients."""
+    signing_key: bytes
+    blob_store_url: str
+    max_upload_bytes: int
+    signed_url_ttl: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("DATA_DIR") or ".data").resolve()
+        host = env.get("HOST") or "127.0.0.1"
+        port = _integer(env, "PORT", 8000)
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            public_url=(env.get("PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
+            signing_key=_signing_key(env.get("SIGNING_KEY"), data_dir),
+            blob_store_url=env.get("BLOB_STORE_URL") or (data_dir / "blobs").as_uri(),
+            max_upload_bytes=_integer(env, "MAX_UPLOAD_BYTES", 100 * MiB),
+            signed_url_ttl=_integer(env, "SIGNED_URL_TTL", 3600),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+def _integer(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, not {value}")
+    return value
+
+
+def _signing_key(configured: str | None, data_dir: Path) -> bytes:
+    """The configured key, or one generated once and kept under DATA_DIR."""
+    if configured:
+        return configured.encode()
+    path = data_dir / "signing.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()

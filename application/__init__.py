@@ -1,0 +1,1 @@
+"""The use cases: commands in, events out; and the ports they need."""

@@ -1,0 +1,144 @@
+"""The Resource use cases over the event store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import EnvType
+from msgspec import UNSET
+
+from application.commands import DeleteResource, RegisterResource, UpdateResource
+from application.errors import ConcurrentUpdate, ResourceNotFound
+from application.ids import PostgresIdAllocator
+from application.ports import BlobStore, IdAllocator
+from domain.errors import InvalidValue
+from domain.resource import Resource, resource_uuid
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+"""How often a change is retried against fresh state after losing a race."""
+
+
+def blob_key(resource_id: int) -> str:
+    """Where a file resource's bytes are kept in the blob store."""
+    return f"resources/{resource_id}"
+
+
+class ResourceApplication(Application[UUID]):
+    """Registers, changes and deletes resources; each change is an appended event."""
+
+    name = "Resources"
+
+    def __init__(
+        self,
+        env: EnvType | None = None,
+        *,
+        blobs: BlobStore,
+        max_upload_bytes: int,
+        ids: IdAllocator | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.blobs = blobs
+        self.max_upload_bytes = max_upload_bytes
+        if ids is None:
+            recorder = self.recorder
+            assert isinstance(recorder, PostgresApplicationRecorder)
+            ids = PostgresIdAllocator(recorder.datastore)
+        self.ids = ids
+
+    def register(self, command: RegisterResource) -> Resource:
+        """Registers a file (pending until its upload is confirmed) or a link."""
+        if (
+            command.url is None
+            and command.size_bytes is not None
+            and command.size_bytes > self.max_upload_bytes
+        ):
+            raise InvalidValue(
+                "size_bytes", f"must be at most the upload limit of {self.max_upload_bytes} bytes"
+            )
+        facts: dict[str, Any] = {
+            "resource_id": self.ids.next_id(),
+            "project_id": command.project_id,
+            "name": command.name,
+            "description": command.description,
+            "mime_type": command.mime_type,
+            "size_bytes": command.size_bytes,
+            "actor": command.actor,
+        }
+        if command.url is None:
+            resource = Resource.register_file(**facts)
+        else:
+            resource = Resource.register_link(url=command.url, **facts)
+        self.save(resource)
+        return resource
+
+    def update(self, command: UpdateResource) -> Resource:
+        """Applies every requested change; returns the resource after them.
+
+        All events of one command are appended atomically; a command that changes
+        nothing appends nothing.
+        """
+
+        def change(resource: Resource) -> None:
+            if command.name is not UNSET:
+                resource.rename(command.name, actor=command.actor)
+            if command.description is not UNSET:
+                resource.describe(command.description, actor=command.actor)
+            if command.confirm_upload and resource.status == "pending":
+                stored_size = self.blobs.size(blob_key(resource.resource_id))
+                resource.confirm_upload(stored_size, actor=command.actor)
+
+        return self._change(command.project_id, command.resource_id, change)
+
+    def delete(self, command: DeleteResource) -> Resource:
+        """Deletes the resource from the read models and its bytes; history stays."""
+        resource = self._change(
+            command.project_id,
+            command.resource_id,
+            lambda resource: resource.delete(actor=command.actor),
+        )
+        self.blobs.delete(blob_key(command.resource_id))
+        return resource
+
+    def resource_accepting_upload(self, resource_id: int) -> Resource:
+        """The resource whose bytes are about to be uploaded, if it takes them."""
+        resource = self._load(resource_id)
+        resource.ensure_accepts_upload()
+        return resource
+
+    def find(self, project_id: int, resource_id: int) -> Resource:
+        """The live resource, as its events say; deleted ones are not found."""
+        resource = self._load(resource_id)
+        if resource.project_id != project_id or resource.deleted:
+            raise ResourceNotFound(resource_id)
+        return resource
+
+    def _load(self, resource_id: int) -> Resource:
+        try:
+            resource = self.repository.get(resource_uuid(resource_id))
+        except AggregateNotFoundError:
+            raise ResourceNotFound(resource_id) from None
+        assert isinstance(resource, Resource)
+        return resource
+
+    def _change(
+        self, project_id: int, resource_id: int, change: Callable[[Resource], None]
+    ) -> Resource:
+        """Loads, changes and saves, again from fresh state when another writer won."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            resource = self.find(project_id, resource_id)
+            change(resource)
+            try:
+                self.save(resource)
+            except IntegrityError:
+                logger.info("version conflict on resource %s, attempt %s", resource_id, attempt)
+                continue
+            return resource
+        raise ConcurrentUpdate(resource_id)

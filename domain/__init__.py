@@ -1,0 +1,1 @@
+"""The Resource aggregate, its events and its domain errors. No I/O."""

@@ -1,0 +1,1 @@
+"""Read models, the projection code that writes them from events, and rebuilds."""

@@ -1,0 +1,94 @@
+"""Reads of the `resources` read model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from eventsourcing.postgres import PostgresDatastore
+from msgspec import Struct
+from psycopg.sql import SQL, Identifier
+
+from projections.resources import READ_MODEL_TABLE
+
+StatusFilter = Literal["uploaded", "pending", "all"]
+
+
+class ResourceRecord(Struct, frozen=True, kw_only=True):
+    """One row of the read model: a live resource as its events left it."""
+
+    id: int
+    project_id: int
+    name: str
+    description: str | None
+    status: Literal["pending", "uploaded"]
+    kind: Literal["file", "link"]
+    mime_type: str
+    size_bytes: int | None
+    link_url: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ResourcePage(Struct, frozen=True, kw_only=True):
+    resources: list[ResourceRecord]
+    total: int
+
+
+_FIELDS = SQL(", ").join(Identifier(field) for field in ResourceRecord.__struct_fields__)
+
+
+class ResourceQueries:
+    """Answers questions from the read model only: never from the event store."""
+
+    def __init__(self, datastore: PostgresDatastore, table: str = READ_MODEL_TABLE) -> None:
+        self._datastore = datastore
+        name = Identifier(table)
+        self._get = SQL("SELECT {fields} FROM {name} WHERE id = %s AND project_id = %s").format(
+            fields=_FIELDS, name=name
+        )
+        self._find = SQL("SELECT {fields} FROM {name} WHERE id = %s").format(
+            fields=_FIELDS, name=name
+        )
+        self._page = SQL(
+            "SELECT {fields}, count(*) OVER () AS total FROM {name} "
+            "WHERE project_id = %s AND (%s::text = 'all' OR status = %s) "
+            "ORDER BY id DESC LIMIT %s OFFSET %s"
+        ).format(fields=_FIELDS, name=name)
+        self._count = SQL(
+            "SELECT count(*) AS total FROM {name} "
+            "WHERE project_id = %s AND (%s::text = 'all' OR status = %s)"
+        ).format(name=name)
+
+    def get(self, project_id: int, resource_id: int) -> ResourceRecord | None:
+        with self._datastore.get_connection() as conn:
+            row = conn.execute(self._get, (resource_id, project_id), prepare=True).fetchone()
+        return None if row is None else ResourceRecord(**row)
+
+    def find(self, resource_id: int) -> ResourceRecord | None:
+        """A live resource of any project: for requests authorised by a signed URL."""
+        with self._datastore.get_connection() as conn:
+            row = conn.execute(self._find, (resource_id,), prepare=True).fetchone()
+        return None if row is None else ResourceRecord(**row)
+
+    def page(
+        self, project_id: int, status: StatusFilter, page: int, per_page: int
+    ) -> ResourcePage:
+        """One page of the project's resources, newest first, and how many there are."""
+        offset = (page - 1) * per_page
+        with self._datastore.get_connection() as conn:
+            rows = conn.execute(
+                self._page, (project_id, status, status, per_page, offset), prepare=True
+            ).fetchall()
+            if rows:
+                total = int(rows[0]["total"])
+            else:
+                counted = conn.execute(self._count, (project_id, status, status)).fetchone()
+                total = 0 if counted is None else int(counted["total"])
+        records = []
+        for row in rows:
+            del row["total"]
+            records.append(ResourceRecord(**row))
+        return ResourcePage(resources=records, total=total)

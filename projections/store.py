@@ -1,0 +1,59 @@
+"""The event store's recorder, with the `resources` projection applied inline.
+
+`PostgresApplicationRecorder.insert_events` opens one transaction (in pipeline
+mode) and first calls `_insert_events` — the library's extension point that
+`PostgresProcessRecorder` uses to write its tracking record — before it locks
+the table and inserts the events. We use the same point to write the read model:
+the rows and the events commit together or not at all, so a PATCH reads its own
+write without waiting for an asynchronous projection, and no acknowledged event
+is ever missing from the read model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import get_topic
+from psycopg import Cursor
+from psycopg.rows import DictRow
+
+from projections.resources import ResourcesProjection, create_table_statements
+
+
+class ProjectingApplicationRecorder(PostgresApplicationRecorder):
+    """An application recorder that also applies inline projections in each append."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.inline_projections: list[ResourcesProjection] = []
+        if datastore.enable_db_functions:
+            msg = "inline projections need the pipelined insert, not the database function"
+            raise ValueError(msg)
+
+    def project_inline(self, projection: ResourcesProjection) -> None:
+        """Applies `projection` in the transaction of every later append.
+
+        Its table is created here, beside the events table.
+        """
+        with self.datastore.transaction(commit=True) as curs:
+            for statement in create_table_statements(projection.table):
+                curs.execute(statement, prepare=False)
+        self.inline_projections.append(projection)
+
+    def _insert_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        for projection in self.inline_projections:
+            projection.apply_stored(curs, stored_events)
+
+
+RECORDER_TOPIC = get_topic(ProjectingApplicationRecorder)
