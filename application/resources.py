@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import random
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -22,8 +25,12 @@ from domain.resource import Resource, resource_uuid
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 12
 """How often a change is retried against fresh state after losing a race."""
+
+LOCK_STRIPES = 256
+"""Writers in one process take turns per resource (striped by id), so version
+conflicts arise only between processes, where a jittered retry resolves them."""
 
 
 def blob_key(resource_id: int) -> str:
@@ -46,6 +53,7 @@ class ResourceApplication(Application[UUID]):
     ) -> None:
         super().__init__(env)
         self.blobs = blobs
+        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self.max_upload_bytes = max_upload_bytes
         if ids is None:
             recorder = self.recorder
@@ -132,13 +140,15 @@ class ResourceApplication(Application[UUID]):
         self, project_id: int, resource_id: int, change: Callable[[Resource], None]
     ) -> Resource:
         """Loads, changes and saves, again from fresh state when another writer won."""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            resource = self.find(project_id, resource_id)
-            change(resource)
-            try:
-                self.save(resource)
-            except IntegrityError:
-                logger.info("version conflict on resource %s, attempt %s", resource_id, attempt)
-                continue
-            return resource
+        with self._locks[resource_id % LOCK_STRIPES]:
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                resource = self.find(project_id, resource_id)
+                change(resource)
+                try:
+                    self.save(resource)
+                except IntegrityError:
+                    logger.info("version conflict on resource %s, attempt %s", resource_id, attempt)
+                    time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter
+                    continue
+                return resource
         raise ConcurrentUpdate(resource_id)

@@ -1,0 +1,88 @@
+"""Shared fixtures: a real PostgreSQL for every test that touches storage.
+
+`TEST_DATABASE_URL` names a server to use; without it the suite starts an
+embedded PostgreSQL (pgserver) of its own, so `make test` passes on a fresh
+machine. Either way the tests work in a database created afresh for the session.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.sql import SQL, Identifier
+
+from api.services import Services
+from api.settings import Settings
+
+TEST_DATABASE = "resource_service_test"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver  # noqa: PLC0415 - only without TEST_DATABASE_URL
+
+        server: Any = pgserver.get_server(
+            Path(tempfile.mkdtemp(prefix="resources-pg-")), cleanup_mode="delete"
+        )
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> str:
+    """A database of the session's own, created empty on the server."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(SQL("DROP DATABASE IF EXISTS {0} WITH (FORCE)").format(Identifier(TEST_DATABASE)))
+        conn.execute(SQL("CREATE DATABASE {0}").format(Identifier(TEST_DATABASE)))
+    params = conninfo_to_dict(server_url)
+    params["dbname"] = TEST_DATABASE
+    return make_conninfo(**params)
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: str) -> Settings:
+    env = {
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(data_dir),
+        "SIGNING_KEY": "test-signing-key",
+        **overrides,
+    }
+    return Settings.from_env(env)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="resources-data-"))
+
+
+@pytest.fixture(scope="session")
+def session_services(database_url: str, session_dir: Path) -> Iterator[Services]:
+    services = Services(make_settings(database_url, session_dir), pool_size=24)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+@pytest.fixture
+def services(session_services: Services) -> Services:
+    """The session's services over emptied tables: each test starts from nothing."""
+    with session_services.datastore.transaction(commit=True) as curs:
+        curs.execute("TRUNCATE resources_events, resources, api_keys RESTART IDENTITY")
+        curs.execute("ALTER SEQUENCE resource_ids RESTART")
+    return session_services

@@ -1,0 +1,65 @@
+"""Our recorder passes the eventsourcing library's own test cases for its kind."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Mapper, UUIDAsHex
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.tests.persistence import (
+    ApplicationRecorderTestCase,
+    NonInterleavingNotificationIDsBaseCase,
+)
+from psycopg.conninfo import conninfo_to_dict
+
+from projections.resources import ResourcesProjection
+from projections.store import ProjectingApplicationRecorder
+
+EVENTS_TABLE = "contract_events"
+
+
+class ContractDatabase:
+    url: str = ""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _contract_database(database_url: str) -> None:
+    ContractDatabase.url = database_url
+
+
+def fresh_recorder() -> ProjectingApplicationRecorder:
+    params = conninfo_to_dict(ContractDatabase.url)
+    datastore = PostgresDatastore(
+        dbname=str(params["dbname"]),
+        host=str(params.get("host") or "127.0.0.1"),
+        port=str(params.get("port") or 5432),
+        user=str(params.get("user") or "postgres"),
+        password=str(params.get("password") or ""),
+        pool_size=4,
+        max_overflow=8,
+    )
+    with datastore.transaction(commit=True) as curs:
+        curs.execute(f"DROP TABLE IF EXISTS {EVENTS_TABLE}")
+        curs.execute("DROP TABLE IF EXISTS contract_resources")
+    recorder = ProjectingApplicationRecorder(datastore, events_table_name=EVENTS_TABLE)
+    recorder.create_table()
+    # The projection is attached as in production: it must let foreign events pass.
+    transcoder = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    mapper: Mapper[UUID] = Mapper(transcoder=transcoder)
+    recorder.project_inline(ResourcesProjection(mapper, table="contract_resources"))
+    return recorder
+
+
+class TestProjectingRecorderIsAnApplicationRecorder(
+    ApplicationRecorderTestCase[ProjectingApplicationRecorder]
+):
+    def create_recorder(self) -> ProjectingApplicationRecorder:
+        return fresh_recorder()
+
+
+class TestProjectingRecorderNeverInterleavesNotificationIds(NonInterleavingNotificationIDsBaseCase):
+    def create_recorder(self) -> ProjectingApplicationRecorder:
+        return fresh_recorder()
