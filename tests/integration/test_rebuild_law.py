@@ -32,9 +32,10 @@ def run(services: Services, step: tuple[Any, ...]) -> None:
     action, project, target, argument = step
     app = services.resources
     if action == "register":
-        url = "https://example.com/x" if argument is None and target else None
+        size, is_link = target, argument
+        url = "https://example.com/x" if is_link else None
         app.register(
-            RegisterResource(project_id=project, actor="a", name="f", size_bytes=argument, url=url)
+            RegisterResource(project_id=project, actor="a", name="f", size_bytes=size, url=url)
         )
     elif action == "upload":
         with app.blobs.writer(blob_key(target)) as writer:
