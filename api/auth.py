@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.di import NamedDependency
 
 from api.errors import ApiError
 from api.keys import Principal
@@ -15,7 +16,9 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticate(request: Request[Any, Any, Any], services: Services) -> Principal:
+def authenticate(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> Principal:
     """The principal of the request's key; 401 for a missing, malformed or dead key."""
     header = request.headers.get("authorization")
     if not header:

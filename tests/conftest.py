@@ -8,6 +8,7 @@ machine. Either way the tests work in a database created afresh for the session.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -71,8 +72,22 @@ def session_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def session_services(database_url: str, session_dir: Path) -> Iterator[Services]:
-    services = Services(make_settings(database_url, session_dir), pool_size=24)
+def http_port() -> int:
+    """A free port for the session's HTTP server (the e2e tests')."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def session_services(database_url: str, session_dir: Path, http_port: int) -> Iterator[Services]:
+    settings = make_settings(
+        database_url,
+        session_dir,
+        PORT=str(http_port),
+        MAX_UPLOAD_BYTES=str(64 * 1024 * 1024),
+    )
+    services = Services(settings, pool_size=24)
     try:
         yield services
     finally:

@@ -7,8 +7,9 @@ from urllib.parse import quote
 
 import anyio.to_thread
 from litestar import Controller, Request, get, put
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
 from api.controllers.resources import existing_id
@@ -21,9 +22,12 @@ from application.resources import blob_key
 from domain.errors import AlreadyUploaded, LinkHasNoUpload, ResourceDeleted
 
 Expires = Annotated[
-    str | None, Parameter(description="Expiry, in seconds since the epoch, as signed")
+    str | None, QueryParameter(description="Expiry, in seconds since the epoch, as signed")
 ]
-Signature = Annotated[str | None, Parameter(description="HMAC-SHA256 of method, id and expiry")]
+Signature = Annotated[
+    str | None, QueryParameter(description="HMAC-SHA256 of method, id and expiry")
+]
+ResourceId = Annotated[int, PathParameter(description="The resource's id")]
 
 
 def _errors(*statuses: int) -> dict[int, ResponseSpec]:
@@ -57,8 +61,8 @@ class ContentController(Controller):
     async def upload(
         self,
         request: Request[Any, Any, Any],
-        services: Services,
-        resource_id: int,
+        services: NamedDependency[Services],
+        resource_id: ResourceId,
         expires: Expires = None,
         signature: Signature = None,
     ) -> None:
@@ -95,8 +99,8 @@ class ContentController(Controller):
     )
     async def download(
         self,
-        services: Services,
-        resource_id: int,
+        services: NamedDependency[Services],
+        resource_id: ResourceId,
         expires: Expires = None,
         signature: Signature = None,
     ) -> Stream:

@@ -6,9 +6,9 @@ import math
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from msgspec import UNSET
 
 from api.auth import authenticate
@@ -31,7 +31,7 @@ from projections.queries import ResourceRecord
 
 MAX_ID = 2**63 - 1
 
-ResourceId = Annotated[int, Parameter(description="The resource's id")]
+ResourceId = Annotated[int, PathParameter(description="The resource's id")]
 
 
 def _errors(*statuses: int) -> dict[int, ResponseSpec]:
@@ -83,7 +83,7 @@ class ResourceController(Controller):
         responses=_errors(400, 413, 415, 422),
     )
     def create(
-        self, services: Services, principal: Principal, data: CreateResourceBody
+        self, services: NamedDependency[Services], principal: NamedDependency[Principal], data: JSONBody[CreateResourceBody]
     ) -> Response[ResourceEnvelope]:
         if data.project_id is not None and data.project_id != principal.project_id:
             raise ApiError(
@@ -119,12 +119,12 @@ class ResourceController(Controller):
     )
     def list_resources(
         self,
-        services: Services,
-        principal: Principal,
-        page: Annotated[int, Parameter(ge=1, le=MAX_ID, description="From 1")] = 1,
-        per_page: Annotated[int, Parameter(ge=1, le=100, description="1 to 100")] = 20,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        page: Annotated[int, QueryParameter(ge=1, le=MAX_ID, description="From 1")] = 1,
+        per_page: Annotated[int, QueryParameter(ge=1, le=100, description="1 to 100")] = 20,
         status: Annotated[
-            Literal["uploaded", "pending", "all"], Parameter(description="Which resources")
+            Literal["uploaded", "pending", "all"], QueryParameter(description="Which resources")
         ] = "uploaded",
     ) -> ResourceListEnvelope:
         found = services.queries.page(principal.project_id, status, page, per_page)
@@ -148,7 +148,7 @@ class ResourceController(Controller):
         responses=_errors(404),
     )
     def get_resource(
-        self, services: Services, principal: Principal, resource_id: ResourceId
+        self, services: NamedDependency[Services], principal: NamedDependency[Principal], resource_id: ResourceId
     ) -> Response[ResourceEnvelope]:
         record = services.queries.get(principal.project_id, existing_id(resource_id))
         if record is None:
@@ -165,10 +165,10 @@ class ResourceController(Controller):
     )
     def update(
         self,
-        services: Services,
-        principal: Principal,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
         resource_id: ResourceId,
-        data: UpdateResourceBody,
+        data: JSONBody[UpdateResourceBody],
     ) -> Response[ResourceEnvelope]:
         services.resources.update(
             UpdateResource(
@@ -190,7 +190,7 @@ class ResourceController(Controller):
         responses=_errors(404, 409),
     )
     def delete_resource(
-        self, services: Services, principal: Principal, resource_id: ResourceId
+        self, services: NamedDependency[Services], principal: NamedDependency[Principal], resource_id: ResourceId
     ) -> None:
         services.resources.delete(
             DeleteResource(
