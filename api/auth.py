@@ -16,9 +16,7 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticate(
-    request: Request[Any, Any, Any], services: NamedDependency[Services]
-) -> Principal:
+def authenticate(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> Principal:
     """The principal of the request's key; 401 for a missing, malformed or dead key."""
     header = request.headers.get("authorization")
     if not header:

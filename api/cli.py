@@ -65,8 +65,10 @@ def _keys(services: Services, args: argparse.Namespace) -> int:
     if args.keys_command == "list":
         for key in services.keys.listing():
             state = "revoked " + key.revoked_at.isoformat() if key.revoked_at else "active"
-            print(f"{key.id}\tproject={key.project_id}\tuser={key.user_id}\t"
-                  f"created={key.created_at.isoformat()}\t{state}")
+            print(
+                f"{key.id}\tproject={key.project_id}\tuser={key.user_id}\t"
+                f"created={key.created_at.isoformat()}\t{state}"
+            )
         return 0
     if services.keys.revoke(args.id):
         print(f"Revoked key {args.id}.")
@@ -76,7 +78,7 @@ def _keys(services: Services, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> int:
-    import uvicorn  # noqa: PLC0415 - only the server needs it
+    import uvicorn
 
     # Starts the embedded database when needed; this process keeps it running
     # for the workers, which connect by URL.

@@ -25,7 +25,7 @@ def database_url(settings: Settings) -> str:
 
 def embedded_database_url(path: Path) -> str:
     if path not in _embedded:
-        import pgserver  # noqa: PLC0415 - only needed without DATABASE_URL
+        import pgserver
 
         path.mkdir(parents=True, exist_ok=True)
         _embedded[path] = pgserver.get_server(path, cleanup_mode="stop")

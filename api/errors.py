@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from api.schemas import ErrorBody, ErrorDetail, ErrorEnvelope
 from application.errors import ConcurrentUpdate, ResourceNotFound
@@ -57,9 +58,7 @@ def error_response(error: ApiError) -> Response[ErrorEnvelope]:
     body = ErrorBody(code=error.code, message=error.message)
     if error.details:
         body = ErrorBody(code=error.code, message=error.message, details=error.details)
-    return Response(
-        ErrorEnvelope(error=body), status_code=error.status_code, headers=error.headers
-    )
+    return Response(ErrorEnvelope(error=body), status_code=error.status_code, headers=error.headers)
 
 
 def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> ApiError:
@@ -134,7 +133,7 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorEnv
     return error_response(error)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Response[ErrorEnvelope]]] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     Exception: handle,
     HTTPException: handle,
 }

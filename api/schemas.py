@@ -15,7 +15,7 @@ class Schema(Struct, frozen=True, kw_only=True):
     """Every HTTP shape is immutable and keyword-only."""
 
 
-class CreateResourceBody(Schema, forbid_unknown_fields=True):
+class CreateResourceBody(Schema, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Annotated[BodyText, Meta(description="1-255 characters after trimming")]
     mime_type: Annotated[
         str | None, Meta(description="A type/subtype media type; default application/octet-stream")
@@ -32,15 +32,16 @@ class CreateResourceBody(Schema, forbid_unknown_fields=True):
     )
 
 
-class UpdateResourceBody(Schema, forbid_unknown_fields=True):
+class UpdateResourceBody(Schema, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: BodyText | UnsetType = UNSET
     description: Annotated[BodyText | None, Meta(description="null clears it")] | UnsetType = UNSET
-    status: Annotated[
-        Literal["uploaded"], Meta(description="Confirms the upload of the file's bytes")
-    ] | UnsetType = UNSET
+    status: (
+        Annotated[Literal["uploaded"], Meta(description="Confirms the upload of the file's bytes")]
+        | UnsetType
+    ) = UNSET
 
 
-class ResourceOut(Schema):
+class ResourceOut(Schema, frozen=True, kw_only=True):
     id: int
     project_id: int
     name: str
@@ -60,44 +61,44 @@ class ResourceOut(Schema):
     ] = UNSET
 
 
-class ResourceData(Schema):
+class ResourceData(Schema, frozen=True, kw_only=True):
     resource: ResourceOut
 
 
-class ResourceEnvelope(Schema):
+class ResourceEnvelope(Schema, frozen=True, kw_only=True):
     data: ResourceData
 
 
-class ResourcesData(Schema):
+class ResourcesData(Schema, frozen=True, kw_only=True):
     resources: list[ResourceOut]
 
 
-class Pagination(Schema):
+class Pagination(Schema, frozen=True, kw_only=True):
     page: int
     per_page: int
     total: int
     total_pages: int
 
 
-class ResourceListEnvelope(Schema):
+class ResourceListEnvelope(Schema, frozen=True, kw_only=True):
     data: ResourcesData
     pagination: Pagination
 
 
-class ErrorDetail(Schema):
+class ErrorDetail(Schema, frozen=True, kw_only=True):
     field: str | None
     message: str
 
 
-class ErrorBody(Schema):
+class ErrorBody(Schema, frozen=True, kw_only=True):
     code: str
     message: str
     details: list[ErrorDetail] | UnsetType = UNSET
 
 
-class ErrorEnvelope(Schema):
+class ErrorEnvelope(Schema, frozen=True, kw_only=True):
     error: ErrorBody
 
 
-class Health(Schema):
+class Health(Schema, frozen=True, kw_only=True):
     status: Literal["ok"]

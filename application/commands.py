@@ -27,7 +27,7 @@ class UpdateResource(Command, frozen=True, kw_only=True):
 
     resource_id: int
     name: str | UnsetType = UNSET
-    description: str | None | UnsetType = UNSET
+    description: str | UnsetType | None = UNSET
     confirm_upload: bool = False
 
 

@@ -130,11 +130,11 @@ class ResourceApplication(Application[UUID]):
 
     def _load(self, resource_id: int) -> Resource:
         try:
-            resource = self.repository.get(resource_uuid(resource_id))
+            found: object = self.repository.get(resource_uuid(resource_id))
         except AggregateNotFoundError:
             raise ResourceNotFound(resource_id) from None
-        assert isinstance(resource, Resource)
-        return resource
+        assert isinstance(found, Resource)
+        return found
 
     def _change(
         self, project_id: int, resource_id: int, change: Callable[[Resource], None]

@@ -70,7 +70,7 @@ class Resource(Aggregate):
     class Deleted(Aggregate.Event):
         actor: str
 
-    def __init__(  # noqa: PLR0913 - the registration facts, one argument each
+    def __init__(
         self,
         *,
         resource_id: int,
@@ -98,7 +98,7 @@ class Resource(Aggregate):
         self.deleted = False
 
     @classmethod
-    def register_file(  # noqa: PLR0913
+    def register_file(
         cls,
         *,
         resource_id: int,
@@ -121,7 +121,7 @@ class Resource(Aggregate):
         )
 
     @classmethod
-    def register_link(  # noqa: PLR0913
+    def register_link(
         cls,
         *,
         resource_id: int,

@@ -13,9 +13,9 @@ DESCRIPTION_MAX = 10_000
 URL_MAX = 2048
 DEFAULT_MIME_TYPE = "application/octet-stream"
 
-_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
-_PARAMETER = rf"\s*;\s*{_TOKEN}=(?:{_TOKEN}|\"[^\"\\\r\n]*\")"
-_MIME_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?:{_PARAMETER})*")
+_MEDIA_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"  # noqa: S105 - a regex, not a secret
+_PARAMETER = rf"\s*;\s*{_MEDIA_TOKEN}=(?:{_MEDIA_TOKEN}|\"[^\"\\\r\n]*\")"
+_MIME_TYPE = re.compile(rf"{_MEDIA_TOKEN}/{_MEDIA_TOKEN}(?:{_PARAMETER})*")
 
 
 def _has_control_characters(text: str) -> bool:

@@ -73,9 +73,7 @@ class ResourceQueries:
             row = conn.execute(self._find, (resource_id,), prepare=True).fetchone()
         return None if row is None else ResourceRecord(**row)
 
-    def page(
-        self, project_id: int, status: StatusFilter, page: int, per_page: int
-    ) -> ResourcePage:
+    def page(self, project_id: int, status: StatusFilter, page: int, per_page: int) -> ResourcePage:
         """One page of the project's resources, newest first, and how many there are."""
         offset = (page - 1) * per_page
         with self._datastore.get_connection() as conn:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import Cursor
 from psycopg.sql import SQL, Composed, Identifier
@@ -71,24 +71,34 @@ class ResourcesProjection:
             "ON CONFLICT (id) DO NOTHING"
         ).format(name=name)
         self._guard = SQL(" WHERE aggregate_id = %s AND version < %s")
-        self._rename = SQL("UPDATE {name} SET name = %s, updated_at = %s, version = %s").format(
-            name=name
-        ) + self._guard
-        self._describe = SQL(
-            "UPDATE {name} SET description = %s, updated_at = %s, version = %s"
-        ).format(name=name) + self._guard
-        self._confirm = SQL(
-            "UPDATE {name} SET status = 'uploaded', size_bytes = %s, updated_at = %s, version = %s"
-        ).format(name=name) + self._guard
+        self._rename = (
+            SQL("UPDATE {name} SET name = %s, updated_at = %s, version = %s").format(name=name)
+            + self._guard
+        )
+        self._describe = (
+            SQL("UPDATE {name} SET description = %s, updated_at = %s, version = %s").format(
+                name=name
+            )
+            + self._guard
+        )
+        self._confirm = (
+            SQL(
+                "UPDATE {name} SET status = 'uploaded', size_bytes = %s,"
+                " updated_at = %s, version = %s"
+            ).format(name=name)
+            + self._guard
+        )
         self._delete = SQL("DELETE FROM {name} WHERE aggregate_id = %s").format(name=name)
 
     def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:
         """Decodes stored events and applies those of Resource aggregates."""
         for stored in stored_events:
             if stored.topic.startswith(_RESOURCE_TOPIC_PREFIX):
-                self.apply(curs, self.mapper.to_domain_event(stored))
+                domain_event = self.mapper.to_domain_event(stored)
+                assert isinstance(domain_event, Aggregate.Event)
+                self.apply(curs, domain_event)
 
-    def apply(self, curs: Cursor[Any], domain_event: DomainEventProtocol[UUID]) -> None:
+    def apply(self, curs: Cursor[Any], domain_event: Aggregate.Event) -> None:
         """Writes one event's effect on the read model."""
         aggregate_id = domain_event.originator_id
         version = domain_event.originator_version
@@ -132,4 +142,3 @@ class ResourcesProjection:
 
 
 _RESOURCE_TOPIC_PREFIX = f"{Resource.__module__}:{Resource.__qualname__}."
-

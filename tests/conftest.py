@@ -34,7 +34,7 @@ def server_url() -> Iterator[str]:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pgserver  # noqa: PLC0415 - only without TEST_DATABASE_URL
+        import pgserver
 
         server: Any = pgserver.get_server(
             Path(tempfile.mkdtemp(prefix="resources-pg-")), cleanup_mode="delete"
@@ -49,11 +49,13 @@ def server_url() -> Iterator[str]:
 def database_url(server_url: str) -> str:
     """A database of the session's own, created empty on the server."""
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(SQL("DROP DATABASE IF EXISTS {0} WITH (FORCE)").format(Identifier(TEST_DATABASE)))
+        conn.execute(
+            SQL("DROP DATABASE IF EXISTS {0} WITH (FORCE)").format(Identifier(TEST_DATABASE))
+        )
         conn.execute(SQL("CREATE DATABASE {0}").format(Identifier(TEST_DATABASE)))
     params = conninfo_to_dict(server_url)
     params["dbname"] = TEST_DATABASE
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: str) -> Settings:

@@ -105,9 +105,7 @@ class ContentController(Controller):
         signature: Signature = None,
     ) -> Stream:
         _verify(services, "GET", resource_id, expires, signature)
-        record = await anyio.to_thread.run_sync(
-            services.queries.find, existing_id(resource_id)
-        )
+        record = await anyio.to_thread.run_sync(services.queries.find, existing_id(resource_id))
         if record is None or record.kind != "file" or record.status != "uploaded":
             raise not_found()
         return Stream(

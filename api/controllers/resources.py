@@ -17,8 +17,8 @@ from api.keys import Principal
 from api.representation import resource_out, resource_response
 from api.schemas import (
     CreateResourceBody,
-    ErrorEnvelope,
     ErrorDetail,
+    ErrorEnvelope,
     Pagination,
     ResourceEnvelope,
     ResourceListEnvelope,
@@ -83,7 +83,10 @@ class ResourceController(Controller):
         responses=_errors(400, 413, 415, 422),
     )
     def create(
-        self, services: NamedDependency[Services], principal: NamedDependency[Principal], data: JSONBody[CreateResourceBody]
+        self,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        data: JSONBody[CreateResourceBody],
     ) -> Response[ResourceEnvelope]:
         if data.project_id is not None and data.project_id != principal.project_id:
             raise ApiError(
@@ -148,7 +151,10 @@ class ResourceController(Controller):
         responses=_errors(404),
     )
     def get_resource(
-        self, services: NamedDependency[Services], principal: NamedDependency[Principal], resource_id: ResourceId
+        self,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        resource_id: ResourceId,
     ) -> Response[ResourceEnvelope]:
         record = services.queries.get(principal.project_id, existing_id(resource_id))
         if record is None:
@@ -190,7 +196,10 @@ class ResourceController(Controller):
         responses=_errors(404, 409),
     )
     def delete_resource(
-        self, services: NamedDependency[Services], principal: NamedDependency[Principal], resource_id: ResourceId
+        self,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        resource_id: ResourceId,
     ) -> None:
         services.resources.delete(
             DeleteResource(

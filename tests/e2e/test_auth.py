@@ -37,9 +37,7 @@ def test_a_missing_malformed_or_unknown_key_is_a_401(
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_a_revoked_key_stops_working_at_once(
-    anonymous: httpx.Client, services: Services
-) -> None:
+def test_a_revoked_key_stops_working_at_once(anonymous: httpx.Client, services: Services) -> None:
     key_id, secret = services.keys.create(4, "user-id")
     headers = {"Authorization": f"Bearer {secret}"}
     assert anonymous.get("/api/resources", headers=headers).status_code == 200
@@ -71,7 +69,9 @@ def test_another_projects_resource_does_not_exist_for_you(
     ):
         assert response.status_code == 404
         assert response.json() == missing.json()
-    assert stranger.get("/api/resources", params={"status": "all"}).json()["data"]["resources"] == []
+    assert (
+        stranger.get("/api/resources", params={"status": "all"}).json()["data"]["resources"] == []
+    )
     assert client.get(path).json()["data"]["resource"]["name"] == "report.pdf"
 
 

@@ -50,6 +50,7 @@ def test_the_list_is_newest_first_and_paged(client: httpx.Client) -> None:
 def test_the_list_filters_by_status(client: httpx.Client) -> None:
     done = uploaded(client)
     pending = create(client)
+
     def ids(status: str) -> list[int]:
         listing = client.get("/api/resources", params={"status": status}).json()
         return [r["id"] for r in listing["data"]["resources"]]

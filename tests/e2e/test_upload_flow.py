@@ -142,7 +142,9 @@ def test_a_tampered_upload_signature_is_a_403(client: httpx.Client) -> None:
     assert error(httpx.put(tampered, content=b"x"), 403)["code"] == "forbidden"
     later = _with_query(url, expires=str(int(time.time()) + 99999))
     assert error(httpx.put(later, content=b"x"), 403)["code"] == "forbidden"
-    other_resource = url.replace(f"/resources/{resource['id']}/", f"/resources/{resource['id'] + 1}/")
+    other_resource = url.replace(
+        f"/resources/{resource['id']}/", f"/resources/{resource['id'] + 1}/"
+    )
     assert error(httpx.put(other_resource, content=b"x"), 403)["code"] == "forbidden"
 
 

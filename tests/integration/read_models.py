@@ -16,7 +16,9 @@ REPLAY_TABLE = "resources_replayed"
 
 def rows(services: Services, table: str) -> list[dict[str, Any]]:
     with services.datastore.get_connection() as conn:
-        return conn.execute(SQL("SELECT * FROM {0} ORDER BY id").format(Identifier(table))).fetchall()
+        return conn.execute(
+            SQL("SELECT * FROM {0} ORDER BY id").format(Identifier(table))
+        ).fetchall()
 
 
 def replayed_rows(services: Services) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from hypothesis import given
@@ -10,9 +11,9 @@ from hypothesis import strategies as st
 from domain.errors import DomainError
 from domain.resource import Resource
 
-names = st.text(
-    st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=40
-).filter(lambda text: text.strip() != "")
+names = st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=40).filter(
+    lambda text: text.strip() != ""
+)
 any_text = st.text(max_size=40)
 descriptions = st.none() | st.text(max_size=60)
 commands = st.lists(
@@ -60,10 +61,8 @@ def test_any_sequence_of_commands_replays_to_the_same_state(
     else:
         resource = Resource.register_file(**facts)
     for command, argument in history:
-        try:
+        with contextlib.suppress(DomainError):
             apply(resource, command, argument)
-        except DomainError:
-            pass
     replayed: Resource | None = None
     events = resource.collect_events()
     for domain_event in events:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -195,13 +196,14 @@ def test_a_link_takes_no_upload() -> None:
 def test_nothing_changes_a_deleted_resource() -> None:
     resource = a_file()
     resource.delete(actor="user-1")
-    for change in (
+    changes: list[Callable[[], None]] = [
         lambda: resource.rename("b", actor="user-1"),
         lambda: resource.describe("d", actor="user-1"),
         lambda: resource.confirm_upload(5, actor="user-1"),
         lambda: resource.delete(actor="user-1"),
         resource.ensure_accepts_upload,
-    ):
+    ]
+    for change in changes:
         with pytest.raises(ResourceDeleted):
             change()
     assert event_names(resource) == ["FileRegistered", "Deleted"]

@@ -37,9 +37,7 @@ def register(app: ResourceApplication, **fields: object) -> Resource:
 
 def stored_event_names(app: ResourceApplication, resource_id: int) -> list[str]:
     resource = app.find(PROJECT, resource_id)
-    return [
-        type(event).__name__ for event in app.events.get(resource.id)
-    ]
+    return [type(event).__name__ for event in app.events.get(resource.id)]
 
 
 def test_registering_allocates_increasing_public_ids(app: ResourceApplication) -> None:
@@ -113,10 +111,14 @@ def test_another_projects_resource_is_not_found(app: ResourceApplication) -> Non
     resource = register(app)
     with pytest.raises(ResourceNotFound):
         app.update(
-            UpdateResource(project_id=PROJECT + 1, actor="x", resource_id=resource.resource_id, name="n")
+            UpdateResource(
+                project_id=PROJECT + 1, actor="x", resource_id=resource.resource_id, name="n"
+            )
         )
     with pytest.raises(ResourceNotFound):
-        app.delete(DeleteResource(project_id=PROJECT + 1, actor="x", resource_id=resource.resource_id))
+        app.delete(
+            DeleteResource(project_id=PROJECT + 1, actor="x", resource_id=resource.resource_id)
+        )
 
 
 def test_deleting_removes_the_bytes_and_keeps_the_history(
