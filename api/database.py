@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,13 @@ def database_url(settings: Settings) -> str:
 
 def embedded_database_url(path: Path) -> str:
     if path not in _embedded:
-        import pgserver
+        with warnings.catch_warnings():
+            # pgserver's platformdirs warns when XDG_RUNTIME_DIR is unset; harmless.
+            warnings.simplefilter("ignore")
+            import pgserver  # only needed without DATABASE_URL
 
-        path.mkdir(parents=True, exist_ok=True)
-        _embedded[path] = pgserver.get_server(path, cleanup_mode="stop")
+            path.mkdir(parents=True, exist_ok=True)
+            _embedded[path] = pgserver.get_server(path, cleanup_mode="stop")
     return str(_embedded[path].get_uri())
 
 
