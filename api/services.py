@@ -13,11 +13,13 @@ from api.keys import ApiKeys
 from api.settings import Settings, SettingsError
 from api.signing import UrlSigner
 from application.file_blobs import FileBlobStore
+from application.history import ResourceHistory
 from application.ports import BlobStore
 from application.resources import ResourceApplication
 from projections.queries import ResourceQueries
 from projections.resources import ResourcesProjection
 from projections.store import RECORDER_TOPIC, ProjectingApplicationRecorder
+from projections.timeline import TimelineProjection, TimelineQueries
 
 
 def blob_store(url: str) -> BlobStore:
@@ -42,8 +44,11 @@ class Services:
         recorder = self.resources.recorder
         assert isinstance(recorder, ProjectingApplicationRecorder)
         recorder.project_inline(ResourcesProjection(self.resources.mapper))
+        recorder.project_inline(TimelineProjection(self.resources.mapper))
         self.datastore: PostgresDatastore = recorder.datastore
         self.queries = ResourceQueries(self.datastore)
+        self.timeline = TimelineQueries(self.datastore)
+        self.history = ResourceHistory(self.resources)
         self.keys = ApiKeys(self.datastore)
         self.signer = UrlSigner(settings.signing_key, settings.public_url, settings.signed_url_ttl)
 

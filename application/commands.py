@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from msgspec import UNSET, Struct, UnsetType
 
+from domain.resource import Actor
+
 
 class Command(Struct, frozen=True, kw_only=True):
-    """Every command acts in one project on behalf of one user."""
+    """Every command acts in one project on behalf of one user, through one key."""
 
     project_id: int
     actor: str
+    key_id: int | None = None
+    request_id: str | None = None
+    expected_version: int | None = None
+    """If given, the command applies only to the resource at this version (If-Match)."""
+
+    @property
+    def by(self) -> Actor:
+        return Actor(user_id=self.actor, key_id=self.key_id, request_id=self.request_id)
 
 
 class RegisterResource(Command, frozen=True, kw_only=True):

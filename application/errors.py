@@ -9,3 +9,11 @@ class ResourceNotFound(Exception):
 
 class ConcurrentUpdate(Exception):
     """The resource kept changing under us; the client may retry."""
+
+
+class VersionMismatch(Exception):
+    """The resource is not at the version the client expected (If-Match)."""
+
+    def __init__(self, current_version: int) -> None:
+        super().__init__(f"the resource is at version {current_version}")
+        self.current_version = current_version

@@ -7,17 +7,18 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import EnvType
 from msgspec import UNSET
 
-from application.commands import DeleteResource, RegisterResource, UpdateResource
-from application.errors import ConcurrentUpdate, ResourceNotFound
+from application.commands import Command, DeleteResource, RegisterResource, UpdateResource
+from application.errors import ConcurrentUpdate, ResourceNotFound, VersionMismatch
 from application.ids import PostgresIdAllocator
 from application.ports import BlobStore, IdAllocator
 from domain.errors import InvalidValue
@@ -42,6 +43,8 @@ class ResourceApplication(Application[UUID]):
     """Registers, changes and deletes resources; each change is an appended event."""
 
     name = "Resources"
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {Resource: 50}  # type: ignore[assignment]
+    """Bounds the events read to rebuild a resource at any version to 50."""
 
     def __init__(
         self,
@@ -78,7 +81,7 @@ class ResourceApplication(Application[UUID]):
             "description": command.description,
             "mime_type": command.mime_type,
             "size_bytes": command.size_bytes,
-            "actor": command.actor,
+            "by": command.by,
         }
         if command.url is None:
             resource = Resource.register_file(**facts)
@@ -96,21 +99,19 @@ class ResourceApplication(Application[UUID]):
 
         def change(resource: Resource) -> None:
             if command.name is not UNSET:
-                resource.rename(command.name, actor=command.actor)
+                resource.rename(command.name, by=command.by)
             if command.description is not UNSET:
-                resource.describe(command.description, actor=command.actor)
+                resource.describe(command.description, by=command.by)
             if command.confirm_upload and resource.status == "pending":
                 stored_size = self.blobs.size(blob_key(resource.resource_id))
-                resource.confirm_upload(stored_size, actor=command.actor)
+                resource.confirm_upload(stored_size, by=command.by)
 
-        return self._change(command.project_id, command.resource_id, change)
+        return self._change(command, command.resource_id, change)
 
     def delete(self, command: DeleteResource) -> Resource:
         """Deletes the resource from the read models and its bytes; history stays."""
         resource = self._change(
-            command.project_id,
-            command.resource_id,
-            lambda resource: resource.delete(actor=command.actor),
+            command, command.resource_id, lambda resource: resource.delete(by=command.by)
         )
         self.blobs.delete(blob_key(command.resource_id))
         return resource
@@ -137,12 +138,21 @@ class ResourceApplication(Application[UUID]):
         return found
 
     def _change(
-        self, project_id: int, resource_id: int, change: Callable[[Resource], None]
+        self, command: Command, resource_id: int, change: Callable[[Resource], None]
     ) -> Resource:
-        """Loads, changes and saves, again from fresh state when another writer won."""
+        """Loads, changes and saves, again from fresh state when another writer won.
+
+        With an expected version, a resource at any other version is refused, and
+        since the append itself checks the version, nothing can slip in between.
+        """
         with self._locks[resource_id % LOCK_STRIPES]:
             for attempt in range(1, MAX_ATTEMPTS + 1):
-                resource = self.find(project_id, resource_id)
+                resource = self.find(command.project_id, resource_id)
+                if (
+                    command.expected_version is not None
+                    and resource.version != command.expected_version
+                ):
+                    raise VersionMismatch(resource.version)
                 change(resource)
                 try:
                     self.save(resource)

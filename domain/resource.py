@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID, uuid5
 
@@ -22,6 +23,21 @@ RESOURCE_NAMESPACE = UUID("5b0c6d0e-54a4-4b8e-9a55-2f3c1e1d7a10")
 Status = Literal["pending", "uploaded"]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Actor:
+    """Who asks for a change: the user, through which key, in which request."""
+
+    user_id: str
+    key_id: int | None = None
+    request_id: str | None = None
+
+
+def _upcast_v1_v2(state: dict[str, Any]) -> None:
+    """Version 1 events recorded only the user; the key and request were unknown."""
+    state["key_id"] = None
+    state["request_id"] = None
+
+
 def resource_uuid(resource_id: int) -> UUID:
     """The aggregate id of the resource with this public id."""
     return uuid5(RESOURCE_NAMESPACE, str(resource_id))
@@ -39,6 +55,9 @@ class Resource(Aggregate):
         return resource_uuid(resource_id)
 
     class Registered(Aggregate.Created):
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_upcast_v1_v2)
+
         resource_id: int
         project_id: int
         name: str
@@ -46,6 +65,8 @@ class Resource(Aggregate):
         mime_type: str
         size_bytes: int | None
         actor: str
+        key_id: int | None
+        request_id: str | None
 
     class FileRegistered(Registered):
         """A file was registered; its bytes are still to be uploaded."""
@@ -55,20 +76,27 @@ class Resource(Aggregate):
 
         url: str
 
-    class Renamed(Aggregate.Event):
+    class Changed(Aggregate.Event):
+        """A change after registration, by whom and in which request."""
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_upcast_v1_v2)
+
+        actor: str
+        key_id: int | None
+        request_id: str | None
+
+    class Renamed(Changed):
         name: str
-        actor: str
 
-    class DescriptionChanged(Aggregate.Event):
+    class DescriptionChanged(Changed):
         description: str | None
-        actor: str
 
-    class UploadConfirmed(Aggregate.Event):
+    class UploadConfirmed(Changed):
         size_bytes: int
-        actor: str
 
-    class Deleted(Aggregate.Event):
-        actor: str
+    class Deleted(Changed):
+        pass
 
     def __init__(
         self,
@@ -80,6 +108,8 @@ class Resource(Aggregate):
         mime_type: str,
         size_bytes: int | None,
         actor: str,
+        key_id: int | None,
+        request_id: str | None,
         url: str | None = None,
     ) -> None:
         self.resource_id = resource_id
@@ -107,7 +137,7 @@ class Resource(Aggregate):
         description: str | None,
         mime_type: str | None,
         size_bytes: int | None,
-        actor: str,
+        by: Actor,
     ) -> Resource:
         return cls._create(
             cls.FileRegistered,
@@ -117,7 +147,9 @@ class Resource(Aggregate):
             description=valid_description(description),
             mime_type=valid_mime_type(mime_type),
             size_bytes=valid_size(size_bytes),
-            actor=actor,
+            actor=by.user_id,
+            key_id=by.key_id,
+            request_id=by.request_id,
         )
 
     @classmethod
@@ -131,7 +163,7 @@ class Resource(Aggregate):
         mime_type: str | None,
         size_bytes: int | None,
         url: str,
-        actor: str,
+        by: Actor,
     ) -> Resource:
         return cls._create(
             cls.LinkRegistered,
@@ -142,7 +174,9 @@ class Resource(Aggregate):
             mime_type=valid_mime_type(mime_type),
             size_bytes=valid_size(size_bytes),
             url=valid_link(url),
-            actor=actor,
+            actor=by.user_id,
+            key_id=by.key_id,
+            request_id=by.request_id,
         )
 
     @property
@@ -153,26 +187,28 @@ class Resource(Aggregate):
         if self.deleted:
             raise ResourceDeleted("the resource has been deleted")
 
-    def rename(self, name: str, *, actor: str) -> None:
+    def rename(self, name: str, *, by: Actor) -> None:
         """Renames the resource; the same name (after trimming) changes nothing."""
         self._ensure_not_deleted()
         new_name = valid_name(name)
         if new_name != self.name:
-            self._renamed(new_name, actor)
+            self._renamed(name=new_name, **_who(by))
 
     @event(Renamed)
-    def _renamed(self, name: str, actor: str) -> None:
+    def _renamed(self, name: str, actor: str, key_id: int | None, request_id: str | None) -> None:
         self.name = name
 
-    def describe(self, description: str | None, *, actor: str) -> None:
+    def describe(self, description: str | None, *, by: Actor) -> None:
         """Sets or (with None) clears the description; the same text changes nothing."""
         self._ensure_not_deleted()
         new_description = valid_description(description)
         if new_description != self.description:
-            self._description_changed(new_description, actor)
+            self._description_changed(description=new_description, **_who(by))
 
     @event(DescriptionChanged)
-    def _description_changed(self, description: str | None, actor: str) -> None:
+    def _description_changed(
+        self, description: str | None, actor: str, key_id: int | None, request_id: str | None
+    ) -> None:
         self.description = description
 
     def ensure_accepts_upload(self) -> None:
@@ -183,7 +219,7 @@ class Resource(Aggregate):
         if self.status == "uploaded":
             raise AlreadyUploaded("the upload has been confirmed; its bytes are fixed")
 
-    def confirm_upload(self, stored_size: int | None, *, actor: str) -> None:
+    def confirm_upload(self, stored_size: int | None, *, by: Actor) -> None:
         """Marks the upload done, given the size of the bytes in blob storage.
 
         A resource that is already uploaded (a link, or a confirmed file) stays as it is.
@@ -197,17 +233,46 @@ class Resource(Aggregate):
             raise UploadIncomplete(
                 f"{stored_size} of the declared {self.size_bytes} bytes have been uploaded"
             )
-        self._upload_confirmed(stored_size, actor)
+        self._upload_confirmed(size_bytes=stored_size, **_who(by))
 
     @event(UploadConfirmed)
-    def _upload_confirmed(self, size_bytes: int, actor: str) -> None:
+    def _upload_confirmed(
+        self, size_bytes: int, actor: str, key_id: int | None, request_id: str | None
+    ) -> None:
         self.size_bytes = size_bytes
         self.status = "uploaded"
 
-    def delete(self, *, actor: str) -> None:
+    def delete(self, *, by: Actor) -> None:
         self._ensure_not_deleted()
-        self._deleted(actor)
+        self._deleted(**_who(by))
 
     @event(Deleted)
-    def _deleted(self, actor: str) -> None:
+    def _deleted(self, actor: str, key_id: int | None, request_id: str | None) -> None:
         self.deleted = True
+
+
+def _who(by: Actor) -> dict[str, Any]:
+    """The event fields that record who made a change."""
+    return {"actor": by.user_id, "key_id": by.key_id, "request_id": by.request_id}
+
+
+AUDITED_FIELDS = ("name", "description", "status", "mime_type", "size_bytes", "url", "deleted")
+"""The fields whose changes an audit trail shows."""
+
+_NOTHING: dict[str, Any] = {**dict.fromkeys(AUDITED_FIELDS), "deleted": False}
+
+
+def audited_state(resource: Resource | None) -> dict[str, Any]:
+    """The audited fields of a resource; before registration, all of them empty."""
+    if resource is None:
+        return dict(_NOTHING)
+    return {field: getattr(resource, field) for field in AUDITED_FIELDS}
+
+
+def field_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Each audited field that differs, as (from, to)."""
+    return {
+        field: (before[field], after[field])
+        for field in AUDITED_FIELDS
+        if before[field] != after[field]
+    }

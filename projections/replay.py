@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from projections.resources import ResourcesProjection, create_table_statements
+from projections.store import InlineProjection
 
 BATCH_SIZE = 1000
 
 
 def replay(
     recorder: PostgresApplicationRecorder,
-    projection: ResourcesProjection,
+    projection: InlineProjection,
     *,
     after: int = 0,
     batch_size: int = BATCH_SIZE,
@@ -22,7 +22,7 @@ def replay(
     """
     datastore = recorder.datastore
     with datastore.transaction(commit=True) as curs:
-        for statement in create_table_statements(projection.table):
+        for statement in projection.create_table_statements():
             curs.execute(statement, prepare=False)
     position = after
     while notifications := recorder.select_notifications(

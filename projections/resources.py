@@ -22,6 +22,13 @@ from domain.resource import Resource
 
 READ_MODEL_TABLE = "resources"
 
+_RESOURCE_TOPIC_PREFIX = f"{Resource.__module__}:{Resource.__qualname__}."
+
+
+def is_resource_event(stored: StoredEvent) -> bool:
+    """Whether a stored event is one of the Resource aggregate's (decoding not needed)."""
+    return stored.topic.startswith(_RESOURCE_TOPIC_PREFIX)
+
 _COLUMNS = (
     "id, project_id, name, description, status, kind, mime_type, size_bytes, "
     "link_url, created_by, created_at, updated_at, version"
@@ -90,10 +97,13 @@ class ResourcesProjection:
         )
         self._delete = SQL("DELETE FROM {name} WHERE aggregate_id = %s").format(name=name)
 
+    def create_table_statements(self) -> list[Composed]:
+        return create_table_statements(self.table)
+
     def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:
         """Decodes stored events and applies those of Resource aggregates."""
         for stored in stored_events:
-            if stored.topic.startswith(_RESOURCE_TOPIC_PREFIX):
+            if is_resource_event(stored):
                 domain_event = self.mapper.to_domain_event(stored)
                 assert isinstance(domain_event, Aggregate.Event)
                 self.apply(curs, domain_event)
@@ -139,6 +149,3 @@ class ResourcesProjection:
                 registered.originator_version,
             ),
         )
-
-
-_RESOURCE_TOPIC_PREFIX = f"{Resource.__module__}:{Resource.__qualname__}."

@@ -11,16 +11,25 @@ is ever missing from the read model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.rows import DictRow
+from psycopg.sql import Composed
 
-from projections.resources import ResourcesProjection, create_table_statements
+
+class InlineProjection(Protocol):
+    """Projection code that can run inside an append's transaction, and in a replay."""
+
+    table: str
+
+    def create_table_statements(self) -> list[Composed]: ...
+
+    def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None: ...
 
 
 class ProjectingApplicationRecorder(PostgresApplicationRecorder):
@@ -30,18 +39,18 @@ class ProjectingApplicationRecorder(PostgresApplicationRecorder):
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.inline_projections: list[ResourcesProjection] = []
+        self.inline_projections: list[InlineProjection] = []
         if datastore.enable_db_functions:
             msg = "inline projections need the pipelined insert, not the database function"
             raise ValueError(msg)
 
-    def project_inline(self, projection: ResourcesProjection) -> None:
+    def project_inline(self, projection: InlineProjection) -> None:
         """Applies `projection` in the transaction of every later append.
 
         Its table is created here, beside the events table.
         """
         with self.datastore.transaction(commit=True) as curs:
-            for statement in create_table_statements(projection.table):
+            for statement in projection.create_table_statements():
                 curs.execute(statement, prepare=False)
         self.inline_projections.append(projection)
 

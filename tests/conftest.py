@@ -100,6 +100,6 @@ def session_services(database_url: str, session_dir: Path, http_port: int) -> It
 def services(session_services: Services) -> Services:
     """The session's services over emptied tables: each test starts from nothing."""
     with session_services.datastore.transaction(commit=True) as curs:
-        curs.execute("TRUNCATE resources_events, resources, api_keys RESTART IDENTITY")
+        curs.execute("TRUNCATE resources_events, resources_snapshots, resources, resource_timeline, api_keys RESTART IDENTITY")
         curs.execute("ALTER SEQUENCE resource_ids RESTART")
     return session_services

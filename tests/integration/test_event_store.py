@@ -8,7 +8,7 @@ from eventsourcing.persistence import IntegrityError
 from api.services import Services
 from application.commands import RegisterResource, UpdateResource
 from application.resources import blob_key
-from domain.resource import Resource
+from domain.resource import Actor, Resource
 from tests.integration.read_models import replayed_rows, rows
 
 PROJECT = 4
@@ -66,9 +66,9 @@ def test_a_losing_writer_changes_neither_events_nor_read_model(services: Service
     resource = register(services)
     first = services.resources.find(PROJECT, resource.resource_id)
     second = services.resources.find(PROJECT, resource.resource_id)
-    first.rename("first.txt", actor="user-1")
+    first.rename("first.txt", by=Actor(user_id="user-1"))
     services.resources.save(first)
-    second.rename("second.txt", actor="user-2")
+    second.rename("second.txt", by=Actor(user_id="user-2"))
     with pytest.raises(IntegrityError):
         services.resources.save(second)
     record = services.queries.get(PROJECT, resource.resource_id)

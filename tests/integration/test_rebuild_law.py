@@ -63,7 +63,7 @@ def test_a_replay_of_any_history_equals_the_live_read_model(
     session_services: Services, history: list[tuple[Any, ...]]
 ) -> None:
     with session_services.datastore.transaction(commit=True) as curs:
-        curs.execute("TRUNCATE resources_events, resources RESTART IDENTITY")
+        curs.execute("TRUNCATE resources_events, resources_snapshots, resources, resource_timeline RESTART IDENTITY")
         curs.execute("ALTER SEQUENCE resource_ids RESTART")
     for step in history:
         with contextlib.suppress(DomainError, ResourceNotFound):

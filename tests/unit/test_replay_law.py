@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.errors import DomainError
-from domain.resource import Resource
+from domain.resource import Actor, Resource
 
 names = st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=40).filter(
     lambda text: text.strip() != ""
@@ -29,13 +29,13 @@ commands = st.lists(
 
 def apply(resource: Resource, command: str, argument: Any) -> None:
     if command == "rename":
-        resource.rename(argument, actor="someone")
+        resource.rename(argument, by=Actor(user_id="someone"))
     elif command == "describe":
-        resource.describe(argument, actor="someone")
+        resource.describe(argument, by=Actor(user_id="someone"))
     elif command == "confirm":
-        resource.confirm_upload(argument, actor="someone")
+        resource.confirm_upload(argument, by=Actor(user_id="someone"))
     else:
-        resource.delete(actor="someone")
+        resource.delete(by=Actor(user_id="someone"))
 
 
 @given(
@@ -54,7 +54,7 @@ def test_any_sequence_of_commands_replays_to_the_same_state(
         "description": None,
         "mime_type": None,
         "size_bytes": size,
-        "actor": "creator",
+        "by": Actor(user_id="creator"),
     }
     if link:
         resource = Resource.register_link(url="https://example.com/x", **facts)

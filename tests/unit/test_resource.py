@@ -14,7 +14,7 @@ from domain.errors import (
     ResourceDeleted,
     UploadIncomplete,
 )
-from domain.resource import Resource
+from domain.resource import Actor, Resource
 
 
 def a_file(**overrides: Any) -> Resource:
@@ -25,7 +25,7 @@ def a_file(**overrides: Any) -> Resource:
         "description": None,
         "mime_type": None,
         "size_bytes": 5,
-        "actor": "user-1",
+        "by": Actor(user_id="user-1"),
     }
     facts.update(overrides)
     return Resource.register_file(**facts)
@@ -52,7 +52,7 @@ def test_a_registered_link_is_uploaded_at_once() -> None:
         mime_type="text/html",
         size_bytes=None,
         url="https://example.com/docs",
-        actor="user-1",
+        by=Actor(user_id="user-1"),
     )
     assert link.status == "uploaded"
     assert link.url == "https://example.com/docs"
@@ -120,7 +120,7 @@ def test_a_link_must_be_an_absolute_http_url(url: str) -> None:
             mime_type=None,
             size_bytes=None,
             url=url,
-            actor="user-1",
+            by=Actor(user_id="user-1"),
         )
     assert refused.value.field == "url"
 
@@ -128,14 +128,14 @@ def test_a_link_must_be_an_absolute_http_url(url: str) -> None:
 def test_renaming_to_the_same_name_appends_nothing() -> None:
     resource = a_file(name="a.txt")
     resource.collect_events()
-    resource.rename(" a.txt ", actor="user-2")
+    resource.rename(" a.txt ", by=Actor(user_id="user-2"))
     assert event_names(resource) == []
 
 
 def test_renaming_appends_renamed_with_the_actor() -> None:
     resource = a_file()
     resource.collect_events()
-    resource.rename("checkout-flow-v2.docx", actor="user-2")
+    resource.rename("checkout-flow-v2.docx", by=Actor(user_id="user-2"))
     (renamed,) = resource.collect_events()
     assert isinstance(renamed, Resource.Renamed)
     assert (renamed.name, renamed.actor) == ("checkout-flow-v2.docx", "user-2")
@@ -143,37 +143,37 @@ def test_renaming_appends_renamed_with_the_actor() -> None:
 
 def test_describing_with_none_clears_the_description() -> None:
     resource = a_file(description="draft")
-    resource.describe(None, actor="user-1")
+    resource.describe(None, by=Actor(user_id="user-1"))
     assert resource.description is None
     assert event_names(resource) == ["FileRegistered", "DescriptionChanged"]
 
 
 def test_confirming_without_bytes_is_an_incomplete_upload() -> None:
     with pytest.raises(UploadIncomplete):
-        a_file().confirm_upload(None, actor="user-1")
+        a_file().confirm_upload(None, by=Actor(user_id="user-1"))
 
 
 def test_confirming_with_a_size_other_than_declared_is_an_incomplete_upload() -> None:
     with pytest.raises(UploadIncomplete, match="4 of the declared 5"):
-        a_file(size_bytes=5).confirm_upload(4, actor="user-1")
+        a_file(size_bytes=5).confirm_upload(4, by=Actor(user_id="user-1"))
 
 
 def test_confirming_records_the_stored_size_when_none_was_declared() -> None:
     resource = a_file(size_bytes=None)
-    resource.confirm_upload(1234, actor="user-1")
+    resource.confirm_upload(1234, by=Actor(user_id="user-1"))
     assert (resource.status, resource.size_bytes) == ("uploaded", 1234)
 
 
 def test_confirming_twice_appends_one_event() -> None:
     resource = a_file()
-    resource.confirm_upload(5, actor="user-1")
-    resource.confirm_upload(5, actor="user-1")
+    resource.confirm_upload(5, by=Actor(user_id="user-1"))
+    resource.confirm_upload(5, by=Actor(user_id="user-1"))
     assert event_names(resource) == ["FileRegistered", "UploadConfirmed"]
 
 
 def test_a_confirmed_file_takes_no_more_bytes() -> None:
     resource = a_file()
-    resource.confirm_upload(5, actor="user-1")
+    resource.confirm_upload(5, by=Actor(user_id="user-1"))
     with pytest.raises(AlreadyUploaded):
         resource.ensure_accepts_upload()
 
@@ -187,7 +187,7 @@ def test_a_link_takes_no_upload() -> None:
         mime_type=None,
         size_bytes=None,
         url="https://example.com/docs",
-        actor="user-1",
+        by=Actor(user_id="user-1"),
     )
     with pytest.raises(LinkHasNoUpload):
         link.ensure_accepts_upload()
@@ -195,12 +195,12 @@ def test_a_link_takes_no_upload() -> None:
 
 def test_nothing_changes_a_deleted_resource() -> None:
     resource = a_file()
-    resource.delete(actor="user-1")
+    resource.delete(by=Actor(user_id="user-1"))
     changes: list[Callable[[], None]] = [
-        lambda: resource.rename("b", actor="user-1"),
-        lambda: resource.describe("d", actor="user-1"),
-        lambda: resource.confirm_upload(5, actor="user-1"),
-        lambda: resource.delete(actor="user-1"),
+        lambda: resource.rename("b", by=Actor(user_id="user-1")),
+        lambda: resource.describe("d", by=Actor(user_id="user-1")),
+        lambda: resource.confirm_upload(5, by=Actor(user_id="user-1")),
+        lambda: resource.delete(by=Actor(user_id="user-1")),
         resource.ensure_accepts_upload,
     ]
     for change in changes:
@@ -212,6 +212,6 @@ def test_nothing_changes_a_deleted_resource() -> None:
 def test_a_refused_change_leaves_the_state_as_it_was() -> None:
     resource = a_file(name="keep.txt")
     with pytest.raises(InvalidValue):
-        resource.rename("", actor="user-1")
+        resource.rename("", by=Actor(user_id="user-1"))
     assert resource.name == "keep.txt"
     assert resource.version == 1
