@@ -14,6 +14,7 @@ from api.controllers.content import ContentController
 from api.controllers.health import HealthController
 from api.controllers.resources import ResourceController
 from api.errors import EXCEPTION_HANDLERS
+from api.request_ids import echo_request_id
 from api.services import Services
 from api.settings import Settings
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         route_handlers=[ResourceController, ContentController, HealthController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[echo_request_id],
         on_startup=[open_services],
         on_shutdown=[close_services],
         request_max_body_size=JSON_BODY_LIMIT,

@@ -6,9 +6,11 @@ from typing import Any
 
 from litestar import Request
 from litestar.di import NamedDependency
+from msgspec.structs import replace
 
 from api.errors import ApiError
 from api.keys import Principal
+from api.request_ids import request_id
 from api.services import Services
 
 
@@ -27,4 +29,4 @@ def authenticate(request: Request[Any, Any, Any], services: NamedDependency[Serv
     principal = services.keys.authenticate(secret.strip())
     if principal is None:
         raise _unauthorized("The API key is not valid.")
-    return principal
+    return replace(principal, request_id=request_id(request))

@@ -16,11 +16,12 @@ _KEY_SHAPE = re.compile(r"rsk_[A-Za-z0-9_-]{32,256}")
 
 
 class Principal(Struct, frozen=True, kw_only=True):
-    """Who a request acts for: a user of one project, through one key."""
+    """Who a request acts for: a user of one project, through one key, in one request."""
 
     key_id: int
     project_id: int
     user_id: str
+    request_id: str | None = None
 
 
 class KeyListing(Struct, frozen=True, kw_only=True):

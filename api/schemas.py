@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 BodyText = Annotated[str, Meta(max_length=100_000)]
 """Guards memory; the domain applies the field's real rule with a clear message."""
@@ -82,6 +82,33 @@ class Pagination(Schema, frozen=True, kw_only=True):
 
 class ResourceListEnvelope(Schema, frozen=True, kw_only=True):
     data: ResourcesData
+    pagination: Pagination
+
+
+Value = str | int | bool | None
+
+
+class Change(Schema, frozen=True, kw_only=True):
+    from_: Value = field(name="from")
+    to: Value
+
+
+class HistoryEvent(Schema, frozen=True, kw_only=True):
+    version: Annotated[int, Meta(description="The resource's version after this event")]
+    type: Annotated[str, Meta(description="FileRegistered, Renamed, UploadConfirmed, ...")]
+    occurred_at: datetime
+    actor: Annotated[str, Meta(description="The user id of the key that made the change")]
+    key_id: Annotated[int | None, Meta(description="The id of that key")]
+    request_id: Annotated[str | None, Meta(description="The X-Request-ID of the request")]
+    changes: Annotated[dict[str, Change], Meta(description="Each changed field, from and to")]
+
+
+class HistoryData(Schema, frozen=True, kw_only=True):
+    events: list[HistoryEvent]
+
+
+class HistoryEnvelope(Schema, frozen=True, kw_only=True):
+    data: HistoryData
     pagination: Pagination
 
 

@@ -14,8 +14,8 @@ class Command(Struct, frozen=True, kw_only=True):
     actor: str
     key_id: int | None = None
     request_id: str | None = None
-    expected_version: int | None = None
-    """If given, the command applies only to the resource at this version (If-Match)."""
+    expected_versions: frozenset[int] | None = None
+    """If given, the command applies only to the resource at one of these versions."""
 
     @property
     def by(self) -> Actor:

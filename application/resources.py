@@ -149,8 +149,8 @@ class ResourceApplication(Application[UUID]):
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 resource = self.find(command.project_id, resource_id)
                 if (
-                    command.expected_version is not None
-                    and resource.version != command.expected_version
+                    command.expected_versions is not None
+                    and resource.version not in command.expected_versions
                 ):
                     raise VersionMismatch(resource.version)
                 change(resource)

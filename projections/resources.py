@@ -29,6 +29,7 @@ def is_resource_event(stored: StoredEvent) -> bool:
     """Whether a stored event is one of the Resource aggregate's (decoding not needed)."""
     return stored.topic.startswith(_RESOURCE_TOPIC_PREFIX)
 
+
 _COLUMNS = (
     "id, project_id, name, description, status, kind, mime_type, size_bytes, "
     "link_url, created_by, created_at, updated_at, version"

@@ -22,6 +22,7 @@ from psycopg.sql import SQL, Identifier
 
 from api.services import Services
 from api.settings import Settings
+from tests.storage import empty
 
 TEST_DATABASE = "resource_service_test"
 
@@ -99,7 +100,5 @@ def session_services(database_url: str, session_dir: Path, http_port: int) -> It
 @pytest.fixture
 def services(session_services: Services) -> Services:
     """The session's services over emptied tables: each test starts from nothing."""
-    with session_services.datastore.transaction(commit=True) as curs:
-        curs.execute("TRUNCATE resources_events, resources_snapshots, resources, resource_timeline, api_keys RESTART IDENTITY")
-        curs.execute("ALTER SEQUENCE resource_ids RESTART")
+    empty(session_services.datastore)
     return session_services

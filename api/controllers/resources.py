@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -12,9 +15,10 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from msgspec import UNSET
 
 from api.auth import authenticate
+from api.conditions import AnyVersion, parse_if_match
 from api.errors import ApiError, not_found
 from api.keys import Principal
-from api.representation import resource_out, resource_response
+from api.representation import etag, resource_out, resource_response
 from api.schemas import (
     CreateResourceBody,
     ErrorDetail,
@@ -27,6 +31,7 @@ from api.schemas import (
 )
 from api.services import Services
 from application.commands import DeleteResource, RegisterResource, UpdateResource
+from application.errors import VersionMismatch
 from projections.queries import ResourceRecord
 
 MAX_ID = 2**63 - 1
@@ -56,6 +61,48 @@ def require_json(request: Request[Any, Any, Any]) -> None:
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise ApiError(415, "Send the body as application/json.")
+
+
+def acting(principal: Principal) -> dict[str, Any]:
+    """The command fields that say who acts, through which key, in which request."""
+    return {
+        "project_id": principal.project_id,
+        "actor": principal.user_id,
+        "key_id": principal.key_id,
+        "request_id": principal.request_id,
+    }
+
+
+def expected_versions(request: Request[Any, Any, Any]) -> frozenset[int] | None:
+    condition = parse_if_match(request.headers.get("if-match"))
+    return None if isinstance(condition, AnyVersion) else condition
+
+
+@contextmanager
+def version_preconditions() -> Iterator[None]:
+    """A failed If-Match is a 412 that names the current version."""
+    try:
+        yield
+    except VersionMismatch as mismatch:
+        raise ApiError(
+            412,
+            f"The resource has changed: it is at version {mismatch.current_version}.",
+            headers={"ETag": etag(mismatch.current_version)},
+        ) from None
+
+
+def parse_rfc3339(value: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or "T" not in value.upper():
+        raise ApiError(
+            400,
+            f"{name} must be an RFC 3339 time with a zone, such as 2026-11-28T09:30:00Z.",
+            details=[ErrorDetail(field=name, message="is not an RFC 3339 date-time")],
+        )
+    return moment
 
 
 def _read_back(services: Services, principal: Principal, resource_id: int) -> ResourceRecord:
@@ -96,8 +143,7 @@ class ResourceController(Controller):
             )
         resource = services.resources.register(
             RegisterResource(
-                project_id=principal.project_id,
-                actor=principal.user_id,
+                **acting(principal),
                 name=data.name,
                 description=data.description,
                 mime_type=data.mime_type,
@@ -146,9 +192,9 @@ class ResourceController(Controller):
     @get(
         "/{resource_id:int}",
         operation_id="getResource",
-        summary="One resource",
+        summary="One resource, now or as it was at a version or time",
         sync_to_thread=True,
-        responses=_errors(404),
+        responses=_errors(400, 404),
     )
     def get_resource(
         self,
@@ -167,25 +213,27 @@ class ResourceController(Controller):
         summary="Rename, describe, or confirm the upload; returns the state after it",
         sync_to_thread=True,
         before_request=require_json,
-        responses=_errors(400, 404, 409, 415, 422),
+        responses=_errors(400, 404, 409, 412, 415, 422),
     )
     def update(
         self,
+        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
         resource_id: ResourceId,
         data: JSONBody[UpdateResourceBody],
     ) -> Response[ResourceEnvelope]:
-        services.resources.update(
-            UpdateResource(
-                project_id=principal.project_id,
-                actor=principal.user_id,
-                resource_id=existing_id(resource_id),
-                name=data.name,
-                description=data.description,
-                confirm_upload=data.status is not UNSET,
+        with version_preconditions():
+            services.resources.update(
+                UpdateResource(
+                    **acting(principal),
+                    expected_versions=expected_versions(request),
+                    resource_id=existing_id(resource_id),
+                    name=data.name,
+                    description=data.description,
+                    confirm_upload=data.status is not UNSET,
+                )
             )
-        )
         return resource_response(_read_back(services, principal, resource_id), services.signer)
 
     @delete(
@@ -193,7 +241,7 @@ class ResourceController(Controller):
         operation_id="deleteResource",
         summary="Delete the resource and its bytes; its history stays",
         sync_to_thread=True,
-        responses=_errors(404, 409),
+        responses=_errors(400, 404, 409, 412),
     )
     def delete_resource(
         self,

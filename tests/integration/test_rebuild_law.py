@@ -14,6 +14,7 @@ from application.errors import ResourceNotFound
 from application.resources import blob_key
 from domain.errors import DomainError
 from tests.integration.read_models import replayed_rows, rows
+from tests.storage import empty
 
 PROJECTS = st.sampled_from([1, 2])
 TARGETS = st.integers(1, 4)
@@ -62,9 +63,7 @@ def run(services: Services, step: tuple[Any, ...]) -> None:
 def test_a_replay_of_any_history_equals_the_live_read_model(
     session_services: Services, history: list[tuple[Any, ...]]
 ) -> None:
-    with session_services.datastore.transaction(commit=True) as curs:
-        curs.execute("TRUNCATE resources_events, resources_snapshots, resources, resource_timeline RESTART IDENTITY")
-        curs.execute("ALTER SEQUENCE resource_ids RESTART")
+    empty(session_services.datastore, keys=False)
     for step in history:
         with contextlib.suppress(DomainError, ResourceNotFound):
             run(session_services, step)

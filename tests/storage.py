@@ -1,0 +1,20 @@
+"""Emptying the database between tests."""
+
+from __future__ import annotations
+
+from eventsourcing.postgres import PostgresDatastore
+
+WRITTEN_TABLES = (
+    "resources_events",
+    "resources_snapshots",
+    "resources",
+    "resource_timeline",
+)
+
+
+def empty(datastore: PostgresDatastore, *, keys: bool = True) -> None:
+    """Removes every event and read-model row (and API keys, unless told not to)."""
+    tables = (*WRITTEN_TABLES, "api_keys") if keys else WRITTEN_TABLES
+    with datastore.transaction(commit=True) as curs:
+        curs.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+        curs.execute("ALTER SEQUENCE resource_ids RESTART")
