@@ -12,6 +12,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.controllers.content import ContentController
 from api.controllers.health import HealthController
+from api.controllers.history import HistoryController
 from api.controllers.resources import ResourceController
 from api.errors import EXCEPTION_HANDLERS
 from api.request_ids import echo_request_id
@@ -41,7 +42,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     return Litestar(
-        route_handlers=[ResourceController, ContentController, HealthController],
+        route_handlers=[
+            ResourceController,
+            HistoryController,
+            ContentController,
+            HealthController,
+        ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[echo_request_id],

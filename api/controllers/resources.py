@@ -18,7 +18,7 @@ from api.auth import authenticate
 from api.conditions import AnyVersion, parse_if_match
 from api.errors import ApiError, not_found
 from api.keys import Principal
-from api.representation import etag, resource_out, resource_response
+from api.representation import etag, record_of, resource_out, resource_response
 from api.schemas import (
     CreateResourceBody,
     ErrorDetail,
@@ -39,7 +39,7 @@ MAX_ID = 2**63 - 1
 ResourceId = Annotated[int, PathParameter(description="The resource's id")]
 
 
-def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(ErrorEnvelope, description="An error", generate_examples=False)
         for status in (401, *statuses)
@@ -127,7 +127,7 @@ class ResourceController(Controller):
         sync_to_thread=True,
         before_request=require_json,
         status_code=201,
-        responses=_errors(400, 413, 415, 422),
+        responses=error_responses(400, 413, 415, 422),
     )
     def create(
         self,
@@ -164,7 +164,7 @@ class ResourceController(Controller):
         operation_id="listResources",
         summary="The project's resources, newest first",
         sync_to_thread=True,
-        responses=_errors(400),
+        responses=error_responses(400),
     )
     def list_resources(
         self,
@@ -194,15 +194,32 @@ class ResourceController(Controller):
         operation_id="getResource",
         summary="One resource, now or as it was at a version or time",
         sync_to_thread=True,
-        responses=_errors(400, 404),
+        responses=error_responses(400, 404),
     )
     def get_resource(
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
         resource_id: ResourceId,
+        version: Annotated[
+            int | None, QueryParameter(description="The resource as it was after its N-th event")
+        ] = None,
+        as_of: Annotated[
+            str | None, QueryParameter(description="The resource as it was at this RFC 3339 time")
+        ] = None,
     ) -> Response[ResourceEnvelope]:
-        record = services.queries.get(principal.project_id, existing_id(resource_id))
+        resource_id = existing_id(resource_id)
+        if version is not None and as_of is not None:
+            raise ApiError(400, "Ask for either version or as_of, not both.")
+        if as_of is not None:
+            moment = parse_rfc3339(as_of, "as_of")
+            version = services.timeline.version_at(principal.project_id, resource_id, moment)
+            if version is None:
+                raise not_found()
+        if version is not None:
+            past = services.history.at_version(principal.project_id, resource_id, version)
+            return resource_response(record_of(past), services.signer, offer_upload=False)
+        record = services.queries.get(principal.project_id, resource_id)
         if record is None:
             raise not_found()
         return resource_response(record, services.signer)
@@ -213,7 +230,7 @@ class ResourceController(Controller):
         summary="Rename, describe, or confirm the upload; returns the state after it",
         sync_to_thread=True,
         before_request=require_json,
-        responses=_errors(400, 404, 409, 412, 415, 422),
+        responses=error_responses(400, 404, 409, 412, 415, 422),
     )
     def update(
         self,
@@ -241,18 +258,20 @@ class ResourceController(Controller):
         operation_id="deleteResource",
         summary="Delete the resource and its bytes; its history stays",
         sync_to_thread=True,
-        responses=_errors(400, 404, 409, 412),
+        responses=error_responses(400, 404, 409, 412),
     )
     def delete_resource(
         self,
+        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
         resource_id: ResourceId,
     ) -> None:
-        services.resources.delete(
-            DeleteResource(
-                project_id=principal.project_id,
-                actor=principal.user_id,
-                resource_id=existing_id(resource_id),
+        with version_preconditions():
+            services.resources.delete(
+                DeleteResource(
+                    **acting(principal),
+                    expected_versions=expected_versions(request),
+                    resource_id=existing_id(resource_id),
+                )
             )
-        )

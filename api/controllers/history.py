@@ -1,0 +1,73 @@
+"""`/api/resources/{id}/history`: every event of a resource, deleted ones included."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency, Provide
+from litestar.params import PathParameter, QueryParameter
+
+from api.auth import authenticate
+from api.controllers.resources import MAX_ID, error_responses, existing_id
+from api.keys import Principal
+from api.schemas import (
+    Change,
+    HistoryData,
+    HistoryEnvelope,
+    HistoryEvent,
+    Pagination,
+)
+from api.services import Services
+from application.history import HistoryEntry
+
+Page = Annotated[int, QueryParameter(ge=1, le=MAX_ID, description="From 1")]
+PerPage = Annotated[int, QueryParameter(ge=1, le=100, description="1 to 100")]
+
+
+def history_event(entry: HistoryEntry) -> HistoryEvent:
+    return HistoryEvent(
+        version=entry.version,
+        type=entry.type,
+        occurred_at=entry.occurred_at,
+        actor=entry.actor,
+        key_id=entry.key_id,
+        request_id=entry.request_id,
+        changes={field: Change(from_=old, to=new) for field, (old, new) in entry.changes.items()},
+    )
+
+
+class HistoryController(Controller):
+    path = "/api/resources/{resource_id:int}/history"
+    tags = ["audit"]  # noqa: RUF012 - Litestar reads it as a class attribute
+    dependencies = {"principal": Provide(authenticate, sync_to_thread=True)}  # noqa: RUF012
+    security = [{"BearerAuth": []}]  # noqa: RUF012
+
+    @get(
+        "/",
+        operation_id="resourceHistory",
+        summary="The resource's events, oldest first, with what each changed",
+        sync_to_thread=True,
+        responses=error_responses(400, 404),
+    )
+    def history(
+        self,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        resource_id: Annotated[int, PathParameter(description="The resource's id")],
+        page: Page = 1,
+        per_page: PerPage = 20,
+    ) -> HistoryEnvelope:
+        found = services.history.page(
+            principal.project_id, existing_id(resource_id), page, per_page
+        )
+        return HistoryEnvelope(
+            data=HistoryData(events=[history_event(entry) for entry in found.entries]),
+            pagination=Pagination(
+                page=page,
+                per_page=per_page,
+                total=found.total,
+                total_pages=math.ceil(found.total / per_page),
+            ),
+        )
