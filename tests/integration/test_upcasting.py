@@ -1,0 +1,89 @@
+"""Events stored before actor metadata grew (class_version 1) still read correctly."""
+
+from __future__ import annotations
+
+import json
+
+from eventsourcing.persistence import StoredEvent
+
+from api.services import Services
+from application.commands import UpdateResource
+from domain.resource import Resource, resource_uuid
+
+PROJECT = 4
+
+
+def version_1_events(resource_id: int) -> list[StoredEvent]:
+    """A registration and a rename, as the first release stored them."""
+    aggregate_id = resource_uuid(resource_id)
+    registered = {
+        "originator_id": aggregate_id.hex,
+        "originator_version": 1,
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2026-01-05T10:00:00+00:00"},
+        "originator_topic": "domain.resource:Resource",
+        "resource_id": resource_id,
+        "project_id": PROJECT,
+        "name": "old.txt",
+        "description": None,
+        "mime_type": "text/plain",
+        "size_bytes": None,
+        "actor": "early-user",
+    }
+    renamed = {
+        "originator_id": aggregate_id.hex,
+        "originator_version": 2,
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2026-01-06T10:00:00+00:00"},
+        "name": "older.txt",
+        "actor": "early-user",
+    }
+    return [
+        StoredEvent(
+            originator_id=aggregate_id,
+            originator_version=state["originator_version"],  # type: ignore[arg-type]
+            topic=f"domain.resource:Resource.{topic}",
+            state=json.dumps(state).encode(),
+        )
+        for topic, state in (("FileRegistered", registered), ("Renamed", renamed))
+    ]
+
+
+def test_version_1_events_upcast_with_unknown_key_and_request(services: Services) -> None:
+    resource_id = services.resources.ids.next_id()
+    services.resources.recorder.insert_events(version_1_events(resource_id))
+
+    events = list(services.resources.events.get(resource_uuid(resource_id)))
+    assert [type(event).__name__ for event in events] == ["FileRegistered", "Renamed"]
+    assert all(isinstance(event, Resource.Registered | Resource.Changed) for event in events)
+    assert [(event.actor, event.key_id, event.request_id) for event in events] == [  # type: ignore[union-attr]
+        ("early-user", None, None),
+        ("early-user", None, None),
+    ]
+
+
+def test_old_events_project_and_take_new_changes(services: Services) -> None:
+    resource_id = services.resources.ids.next_id()
+    services.resources.recorder.insert_events(version_1_events(resource_id))
+
+    record = services.queries.get(PROJECT, resource_id)
+    assert record is not None
+    assert (record.name, record.version, record.created_by) == ("older.txt", 2, "early-user")
+
+    services.resources.update(
+        UpdateResource(
+            project_id=PROJECT,
+            actor="today",
+            key_id=9,
+            request_id="r-1",
+            resource_id=resource_id,
+            name="new.txt",
+        )
+    )
+    page = services.history.page(PROJECT, resource_id, page=1, per_page=10)
+    assert [(entry.type, entry.actor, entry.key_id) for entry in page.entries] == [
+        ("FileRegistered", "early-user", None),
+        ("Renamed", "early-user", None),
+        ("Renamed", "today", 9),
+    ]
+    assert page.entries[1].changes == {"name": ("old.txt", "older.txt")}
+    stored = services.resources.recorder.select_events(resource_uuid(resource_id), gt=2)
+    assert json.loads(stored[0].state)["class_version"] == 2
