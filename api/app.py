@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from api.controllers.activity import ActivityController
 from api.controllers.content import ContentController
 from api.controllers.health import HealthController
 from api.controllers.history import HistoryController
@@ -45,6 +46,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         route_handlers=[
             ResourceController,
             HistoryController,
+            ActivityController,
             ContentController,
             HealthController,
         ],

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
+import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 
 from api.database import database_url
@@ -23,6 +27,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    serve.add_argument(
+        "--no-projections",
+        action="store_true",
+        help="do not start the asynchronous projection runner beside the server",
+    )
+
+    projections = commands.add_parser(
+        "projections", help="asynchronous projections"
+    ).add_subparsers(dest="projections_command", required=True)
+    projections.add_parser(
+        "run", help="run the asynchronous projections (one active runner, others stand by)"
+    )
 
     keys = commands.add_parser("keys", help="manage project API keys").add_subparsers(
         dest="keys_command", required=True
@@ -44,12 +60,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"resources: {error}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        return _serve(settings, args.host, args.port, args.workers)
-    services = Services(settings, pool_size=1)
+        return _serve(settings, args.host, args.port, args.workers, not args.no_projections)
+    services = Services(settings, pool_size=2)
     try:
+        if args.command == "projections":
+            return _run_projections(services)
         return _keys(services, args)
     finally:
         services.close()
+
+
+def _run_projections(services: Services) -> int:
+    logging.basicConfig(
+        level=services.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        print(f"resources: stopping the projection runner ({signal.Signals(signum).name})")
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    print("resources: projection runner started (activity)", flush=True)
+    services.activity_runner().run(stop)
+    return 0
 
 
 def _keys(services: Services, args: argparse.Namespace) -> int:
@@ -77,7 +112,9 @@ def _keys(services: Services, args: argparse.Namespace) -> int:
     return 1
 
 
-def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> int:
+def _serve(
+    settings: Settings, host: str | None, port: int | None, workers: int, projections: bool
+) -> int:
     import uvicorn
 
     # Starts the embedded database when needed; this process keeps it running
@@ -91,14 +128,24 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int)
             print(secret, flush=True)
     finally:
         services.close()
-    uvicorn.run(
-        "api.app:create_app_from_env",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-    )
+    runner = None
+    if projections:
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "projections", "run"], env=dict(os.environ)
+        )
+    try:
+        uvicorn.run(
+            "api.app:create_app_from_env",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+        )
+    finally:
+        if runner is not None:
+            runner.terminate()
+            runner.wait(timeout=10)
     return 0
 
 

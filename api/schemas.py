@@ -112,6 +112,20 @@ class HistoryEnvelope(Schema, frozen=True, kw_only=True):
     pagination: Pagination
 
 
+class ActivityEvent(HistoryEvent, frozen=True, kw_only=True):
+    id: Annotated[int, Meta(description="The event's position in the store; newest is highest")]
+    resource_id: int
+
+
+class ActivityData(Schema, frozen=True, kw_only=True):
+    events: list[ActivityEvent]
+
+
+class ActivityEnvelope(Schema, frozen=True, kw_only=True):
+    data: ActivityData
+    pagination: Pagination
+
+
 class ErrorDetail(Schema, frozen=True, kw_only=True):
     field: str | None
     message: str

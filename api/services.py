@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
+from uuid import UUID
 
+import psycopg
 from eventsourcing.postgres import PostgresDatastore
 
 from api.database import database_url, eventsourcing_env
@@ -16,8 +18,11 @@ from application.file_blobs import FileBlobStore
 from application.history import ResourceHistory
 from application.ports import BlobStore
 from application.resources import ResourceApplication
+from domain.resource import Resource
+from projections.activity import ActivityProjection, ActivityView, ResourceStates
 from projections.queries import ResourceQueries
 from projections.resources import ResourcesProjection
+from projections.runner import ActivityRunner
 from projections.store import RECORDER_TOPIC, ProjectingApplicationRecorder
 from projections.timeline import TimelineProjection, TimelineQueries
 
@@ -34,7 +39,8 @@ class Services:
 
     def __init__(self, settings: Settings, *, pool_size: int = 10) -> None:
         self.settings = settings
-        env = eventsourcing_env(database_url(settings), pool_size=pool_size)
+        self.database_url = database_url(settings)
+        env = eventsourcing_env(self.database_url, pool_size=pool_size)
         env["APPLICATION_RECORDER_TOPIC"] = RECORDER_TOPIC
         self.resources = ResourceApplication(
             env,
@@ -49,8 +55,26 @@ class Services:
         self.queries = ResourceQueries(self.datastore)
         self.timeline = TimelineQueries(self.datastore)
         self.history = ResourceHistory(self.resources)
+        self.activity = ActivityView(self.datastore)
+        self.activity.create_table()
         self.keys = ApiKeys(self.datastore)
         self.signer = UrlSigner(settings.signing_key, settings.public_url, settings.signed_url_ttl)
+
+    def resource_at(self, aggregate_id: UUID, version: int) -> Resource:
+        found: object = self.resources.repository.get(aggregate_id, version=version)
+        assert isinstance(found, Resource)
+        return found
+
+    def activity_runner(self) -> ActivityRunner:
+        """A runner of the activity feed projection, on its own database session."""
+        recorder = self.resources.recorder
+        assert isinstance(recorder, ProjectingApplicationRecorder)
+        return ActivityRunner(
+            connect=lambda: psycopg.connect(self.database_url),
+            recorder=recorder,
+            view=self.activity,
+            projection=ActivityProjection(self.resources.mapper, ResourceStates(self.resource_at)),
+        )
 
     def close(self) -> None:
         self.resources.close()

@@ -9,6 +9,8 @@ WRITTEN_TABLES = (
     "resources_snapshots",
     "resources",
     "resource_timeline",
+    "activity",
+    "activity_tracking",
 )
 
 

@@ -1,0 +1,110 @@
+"""Runs asynchronous projections: one active runner per projection, others on standby.
+
+A runner holds a PostgreSQL advisory lock while it processes; others wait for
+it and take over when it dies (its session ends, so the lock goes). It reads
+events in batches after its tracked position and sleeps on LISTEN/NOTIFY when
+caught up, so new events reach the feed well within a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+from projections.activity import UPSTREAM, ActivityProjection, ActivityView
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+
+
+class ActivityRunner:
+    def __init__(
+        self,
+        *,
+        connect: Callable[[], psycopg.Connection[tuple[Any, ...]]],
+        recorder: PostgresApplicationRecorder,
+        view: ActivityView,
+        projection: ActivityProjection,
+        batch_size: int = BATCH_SIZE,
+        standby_poll_seconds: float = 1.0,
+    ) -> None:
+        self._connect = connect
+        self._recorder = recorder
+        self._view = view
+        self._projection = projection
+        self._batch_size = batch_size
+        self._standby_poll = standby_poll_seconds
+        self.is_active = threading.Event()
+        """Set while this runner holds the lock and processes."""
+
+    @property
+    def lock_key(self) -> str:
+        return f"projection:{self._view.activity_table}"
+
+    def run(self, stop: threading.Event) -> None:
+        """Processes until `stop` is set; waits on standby while another runner is active."""
+        while not stop.is_set():
+            try:
+                with self._connect() as session:
+                    session.autocommit = True
+                    if not self._try_lock(session):
+                        logger.info("another runner holds %s; standing by", self.lock_key)
+                        stop.wait(self._standby_poll)
+                        continue
+                    logger.info("holding %s; processing", self.lock_key)
+                    self.is_active.set()
+                    try:
+                        self._process(session, stop)
+                    finally:
+                        self.is_active.clear()
+            except psycopg.OperationalError:
+                logger.exception("lost the database; retrying in a moment")
+                stop.wait(self._standby_poll)
+
+    def _try_lock(self, session: psycopg.Connection[tuple[Any, ...]]) -> bool:
+        row = session.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s)::bigint)", (self.lock_key,)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _process(self, session: psycopg.Connection[tuple[Any, ...]], stop: threading.Event) -> None:
+        session.execute(SQL("LISTEN {0}").format(Identifier(self._recorder.channel_name)))
+        while not stop.is_set():
+            if self.process_batch() == 0:
+                # Caught up: sleep until an append notifies (or a second passes,
+                # which also proves the session, and so the lock, still lives).
+                for _ in session.notifies(timeout=1.0, stop_after=1):
+                    pass
+                session.execute("SELECT 1")
+
+    def process_batch(self) -> int:
+        """Projects the next batch after the tracked position; returns its size."""
+        position = self._view.max_tracking_id(UPSTREAM) or 0
+        notifications = self._recorder.select_notifications(
+            start=position, limit=self._batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        started = time.perf_counter()
+        try:
+            rows = self._projection.rows(notifications)
+            self._view.record(rows, Tracking(UPSTREAM, notifications[-1].id))
+        except Exception:
+            self._projection.states.forget()
+            raise
+        logger.debug(
+            "projected %s events up to %s in %.1f ms",
+            len(notifications),
+            notifications[-1].id,
+            (time.perf_counter() - started) * 1000,
+        )
+        return len(notifications)

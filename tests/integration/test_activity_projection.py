@@ -1,0 +1,189 @@
+"""The activity feed projection: asynchronous, exactly once, one runner at a time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from eventsourcing.tests.persistence import TrackingRecorderTestCase
+
+from api.services import Services
+from application.commands import DeleteResource, RegisterResource, UpdateResource
+from projections.activity import UPSTREAM, ActivityFilter, ActivityView
+from projections.resources import is_resource_event
+from tests.feed import caught_up, running, wait_until
+
+PROJECT = 4
+
+
+def register(services: Services, name: str = "a.txt", actor: str = "user-1") -> int:
+    return services.resources.register(
+        RegisterResource(project_id=PROJECT, actor=actor, name=name)
+    ).resource_id
+
+
+def feed_ids(services: Services) -> list[int]:
+    with services.datastore.get_connection() as conn:
+        return [row["id"] for row in conn.execute("SELECT id FROM activity ORDER BY id")]
+
+
+def event_ids(services: Services) -> list[int]:
+    notifications = services.resources.recorder.select_notifications(start=None, limit=1_000_000)
+    return [n.id for n in notifications if is_resource_event(n)]
+
+
+def test_each_event_becomes_one_feed_entry_with_its_changes(services: Services) -> None:
+    resource_id = register(services, name="first")
+    services.resources.update(
+        UpdateResource(
+            project_id=PROJECT,
+            actor="user-2",
+            request_id="r-9",
+            resource_id=resource_id,
+            name="second",
+            description="text",
+        )
+    )
+    services.resources.delete(
+        DeleteResource(project_id=PROJECT, actor="user-2", resource_id=resource_id)
+    )
+
+    with running(services):
+        wait_until(lambda: caught_up(services))
+
+    page = services.activity.page(PROJECT, ActivityFilter(), page=1, per_page=10)
+    assert [entry.type for entry in page.entries] == [
+        "Deleted",
+        "DescriptionChanged",
+        "Renamed",
+        "FileRegistered",
+    ]
+    renamed = page.entries[2]
+    assert (renamed.actor, renamed.request_id, renamed.resource_id, renamed.version) == (
+        "user-2",
+        "r-9",
+        resource_id,
+        2,
+    )
+    assert renamed.changes == {"name": ("first", "second")}
+    assert page.entries[-1].changes["name"] == (None, "first")
+    assert feed_ids(services) == event_ids(services)
+
+
+def test_processing_again_adds_nothing(services: Services) -> None:
+    register(services)
+    runner = services.activity_runner()
+    assert runner.process_batch() == 1
+    assert runner.process_batch() == 0
+    assert len(feed_ids(services)) == 1
+
+
+def test_a_new_runner_continues_after_the_tracked_position(services: Services) -> None:
+    register(services)
+    services.activity_runner().process_batch()
+    register(services, name="b")
+    # A fresh runner knows nothing of the first: it starts from the tracking record,
+    # and loads the state before each event from the store.
+    assert services.activity_runner().process_batch() == 1
+    assert feed_ids(services) == event_ids(services)
+
+
+def test_new_events_reach_a_running_feed(services: Services) -> None:
+    with running(services):
+        wait_until(lambda: caught_up(services))
+        started = time.monotonic()
+        register(services)
+        wait_until(lambda: len(feed_ids(services)) == 1, timeout=5)
+        assert time.monotonic() - started < 5
+
+
+def test_two_runners_at_once_only_one_processes(services: Services) -> None:
+    with running(services) as first, running(services) as second:
+        wait_until(lambda: first.is_active.is_set() or second.is_active.is_set())
+        for _ in range(20):
+            assert not (first.is_active.is_set() and second.is_active.is_set())
+            register(services)
+            time.sleep(0.02)
+        wait_until(lambda: caught_up(services))
+        assert first.is_active.is_set() != second.is_active.is_set()
+    assert feed_ids(services) == event_ids(services)
+
+
+def test_a_standby_runner_takes_over_when_the_active_one_stops(services: Services) -> None:
+    with running(services) as first:
+        wait_until(first.is_active.is_set)
+        with running(services) as second:
+            time.sleep(0.3)
+            assert not second.is_active.is_set()
+            register(services)
+            wait_until(lambda: caught_up(services))
+        # The second stopped while on standby; start another and stop the first.
+    with running(services) as third:
+        wait_until(third.is_active.is_set, timeout=5)
+        register(services, name="after takeover")
+        wait_until(lambda: caught_up(services))
+    assert feed_ids(services) == event_ids(services)
+
+
+def test_a_runner_killed_mid_batch_resumes_without_loss_or_duplicates(
+    services: Services, tmp_path: object
+) -> None:
+    events = 3000
+    for number in range(events // 3):
+        resource_id = register(services, name=f"f{number}")
+        services.resources.update(
+            UpdateResource(
+                project_id=PROJECT, actor="u", resource_id=resource_id, name=f"g{number}"
+            )
+        )
+        services.resources.update(
+            UpdateResource(project_id=PROJECT, actor="u", resource_id=resource_id, description="d")
+        )
+    settings = services.settings
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "DATA_DIR": str(settings.data_dir),
+        "SIGNING_KEY": "test-signing-key",
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "api.cli", "projections", "run"]
+    runner = subprocess.Popen(command, env=env)
+    try:
+        wait_until(lambda: (services.activity.max_tracking_id(UPSTREAM) or 0) > 0, timeout=30)
+        os.kill(runner.pid, signal.SIGKILL)
+    finally:
+        runner.wait(timeout=10)
+    position = services.activity.max_tracking_id(UPSTREAM) or 0
+    assert 0 < len(feed_ids(services)) < events or position == events
+
+    restarted = subprocess.Popen(command, env=env)
+    try:
+        wait_until(lambda: caught_up(services), timeout=60)
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=10)
+    assert feed_ids(services) == event_ids(services)
+    assert len(feed_ids(services)) == events
+
+
+class TestActivityViewIsATrackingRecorder(TrackingRecorderTestCase):
+    services: Services
+
+    @pytest.fixture(autouse=True)
+    def _services(self, services: Services) -> None:
+        type(self).services = services
+
+    def create_recorder(self) -> ActivityView:
+        datastore = self.services.datastore
+        with datastore.transaction(commit=True) as curs:
+            curs.execute("DROP TABLE IF EXISTS contract_tracking, contract_activity")
+        view = ActivityView(
+            datastore, tracking_table_name="contract_tracking", activity_table="contract_activity"
+        )
+        view.create_table()
+        return view
