@@ -11,6 +11,7 @@ import psycopg
 from eventsourcing.postgres import PostgresDatastore
 
 from api.database import database_url, eventsourcing_env
+from api.idempotency import IdempotencyKeys
 from api.keys import ApiKeys
 from api.settings import Settings, SettingsError
 from api.signing import UrlSigner
@@ -55,6 +56,7 @@ class Services:
         self.queries = ResourceQueries(self.datastore)
         self.timeline = TimelineQueries(self.datastore)
         self.history = ResourceHistory(self.resources)
+        self.idempotency = IdempotencyKeys(self.database_url)
         self.activity = ActivityView(self.datastore)
         self.activity.create_table()
         self.keys = ApiKeys(self.datastore)
@@ -77,4 +79,5 @@ class Services:
         )
 
     def close(self) -> None:
+        self.idempotency.close()
         self.resources.close()

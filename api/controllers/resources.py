@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
@@ -17,6 +18,7 @@ from msgspec import UNSET
 from api.auth import authenticate
 from api.conditions import AnyVersion, parse_if_match
 from api.errors import ApiError, not_found
+from api.idempotency import respond_once
 from api.keys import Principal
 from api.representation import etag, record_of, resource_out, resource_response
 from api.schemas import (
@@ -131,6 +133,7 @@ class ResourceController(Controller):
     )
     def create(
         self,
+        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
         data: JSONBody[CreateResourceBody],
@@ -141,22 +144,28 @@ class ResourceController(Controller):
                 "project_id must be the project of your API key.",
                 details=[ErrorDetail(field="project_id", message="is not your key's project")],
             )
-        resource = services.resources.register(
-            RegisterResource(
-                **acting(principal),
-                name=data.name,
-                description=data.description,
-                mime_type=data.mime_type,
-                size_bytes=data.size_bytes,
-                url=data.url,
+
+        def register() -> Response[ResourceEnvelope]:
+            resource = services.resources.register(
+                RegisterResource(
+                    **acting(principal),
+                    name=data.name,
+                    description=data.description,
+                    mime_type=data.mime_type,
+                    size_bytes=data.size_bytes,
+                    url=data.url,
+                )
             )
-        )
-        record = _read_back(services, principal, resource.resource_id)
-        return resource_response(
-            record,
-            services.signer,
-            status_code=201,
-            headers={"Location": f"/api/resources/{record.id}"},
+            record = _read_back(services, principal, resource.resource_id)
+            return resource_response(
+                record,
+                services.signer,
+                status_code=201,
+                headers={"Location": f"/api/resources/{record.id}"},
+            )
+
+        return respond_once(
+            request, services.idempotency, principal.project_id, msgspec.json.encode(data), register
         )
 
     @get(
@@ -240,18 +249,25 @@ class ResourceController(Controller):
         resource_id: ResourceId,
         data: JSONBody[UpdateResourceBody],
     ) -> Response[ResourceEnvelope]:
-        with version_preconditions():
-            services.resources.update(
-                UpdateResource(
-                    **acting(principal),
-                    expected_versions=expected_versions(request),
-                    resource_id=existing_id(resource_id),
-                    name=data.name,
-                    description=data.description,
-                    confirm_upload=data.status is not UNSET,
+
+        def update() -> Response[ResourceEnvelope]:
+            with version_preconditions():
+                services.resources.update(
+                    UpdateResource(
+                        **acting(principal),
+                        expected_versions=expected_versions(request),
+                        resource_id=existing_id(resource_id),
+                        name=data.name,
+                        description=data.description,
+                        confirm_upload=data.status is not UNSET,
+                    )
                 )
-            )
-        return resource_response(_read_back(services, principal, resource_id), services.signer)
+            record = _read_back(services, principal, resource_id)
+            return resource_response(record, services.signer)
+
+        return respond_once(
+            request, services.idempotency, principal.project_id, msgspec.json.encode(data), update
+        )
 
     @delete(
         "/{resource_id:int}",

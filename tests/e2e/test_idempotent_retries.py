@@ -1,0 +1,107 @@
+"""Idempotency-Key on POST and PATCH: a retry returns the first response."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from api.services import Services
+from domain.resource import resource_uuid
+from tests.e2e.flows import create, error
+
+
+def count_resources(client: httpx.Client) -> int:
+    listing = client.get("/api/resources", params={"status": "all"}).json()
+    total: int = listing["pagination"]["total"]
+    return total
+
+
+def test_a_retried_post_returns_the_first_response_and_creates_nothing(
+    client: httpx.Client,
+) -> None:
+    headers = {"Idempotency-Key": "create-42"}
+    first = client.post("/api/resources", json={"name": "a.txt"}, headers=headers)
+    again = client.post("/api/resources", json={"name": "a.txt"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert count_resources(client) == 1
+
+
+def test_the_same_key_with_another_body_is_a_422(client: httpx.Client) -> None:
+    headers = {"Idempotency-Key": "k"}
+    assert client.post("/api/resources", json={"name": "a"}, headers=headers).status_code == 201
+    other = client.post("/api/resources", json={"name": "b"}, headers=headers)
+    assert error(other, 422)["code"] == "validation_error"
+    assert count_resources(client) == 1
+
+
+def test_a_body_with_the_same_meaning_is_the_same_body(client: httpx.Client) -> None:
+    headers = {"Idempotency-Key": "k", "Content-Type": "application/json"}
+    first = client.post("/api/resources", content=b'{"name":"a","size_bytes":3}', headers=headers)
+    again = client.post(
+        "/api/resources", content=b'{ "size_bytes": 3, "name": "a" }', headers=headers
+    )
+    assert again.content == first.content
+    assert count_resources(client) == 1
+
+
+def test_keys_belong_to_a_project(client: httpx.Client, stranger: httpx.Client) -> None:
+    headers = {"Idempotency-Key": "shared"}
+    mine = client.post("/api/resources", json={"name": "a"}, headers=headers)
+    theirs = stranger.post("/api/resources", json={"name": "a"}, headers=headers)
+    assert mine.status_code == theirs.status_code == 201
+    assert mine.json()["data"]["resource"]["id"] != theirs.json()["data"]["resource"]["id"]
+
+
+def test_a_refused_request_does_not_use_up_its_key(client: httpx.Client) -> None:
+    headers = {"Idempotency-Key": "fix-and-retry"}
+    refused = client.post("/api/resources", json={"name": ""}, headers=headers)
+    assert refused.status_code == 422
+    assert client.post("/api/resources", json={"name": "ok"}, headers=headers).status_code == 201
+
+
+def test_twenty_concurrent_first_requests_create_one_resource(client: httpx.Client) -> None:
+    headers = {"Idempotency-Key": "race"}
+
+    def post(_: int) -> httpx.Response:
+        return client.post("/api/resources", json={"name": "once"}, headers=headers)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(post, range(20)))
+    assert {response.status_code for response in responses} == {201}
+    assert len({response.content for response in responses}) == 1
+    assert count_resources(client) == 1
+
+
+def test_a_retried_patch_appends_nothing(client: httpx.Client, services: Services) -> None:
+    resource = create(client)
+    path = f"/api/resources/{resource['id']}"
+    headers = {"Idempotency-Key": "rename-1"}
+    first = client.patch(path, json={"name": "b"}, headers=headers)
+    client.patch(path, json={"name": "c"})
+    again = client.patch(path, json={"name": "b"}, headers=headers)
+    assert again.content == first.content
+    assert again.json()["data"]["resource"]["name"] == "b"
+    assert len(services.resources.recorder.select_events(resource_uuid(resource["id"]))) == 3
+
+
+def test_a_key_expires_after_24_hours(client: httpx.Client, services: Services) -> None:
+    headers = {"Idempotency-Key": "old"}
+    client.post("/api/resources", json={"name": "a"}, headers=headers)
+    with services.datastore.transaction(commit=True) as curs:
+        curs.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+    assert client.post("/api/resources", json={"name": "a"}, headers=headers).status_code == 201
+    assert count_resources(client) == 2
+
+
+def test_a_malformed_key_is_a_400(client: httpx.Client) -> None:
+    response = client.post(
+        "/api/resources", json={"name": "a"}, headers={"Idempotency-Key": "x" * 300}
+    )
+    assert error(response, 400)["code"] == "bad_request"
+    assert count_resources(client) == 0
