@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-integration lint format clean
+.PHONY: install run test test-integration lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: install  ## ruff, mypy --strict and the import-linter contracts
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+bench: install  ## prints the performance figures (embedded PostgreSQL unless BENCH_DATABASE_URL)
+	$(BIN)/python -m bench
 
 format: install
 	$(BIN)/ruff check --fix .
