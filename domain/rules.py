@@ -36,8 +36,13 @@ def valid_name(name: str) -> str:
 
 def valid_description(description: str | None) -> str | None:
     """A description of at most 10,000 characters; None means none."""
-    if description is not None and len(description) > DESCRIPTION_MAX:
+    if description is None:
+        return None
+    if len(description) > DESCRIPTION_MAX:
         raise InvalidValue("description", f"must be at most {DESCRIPTION_MAX} characters")
+    if "\x00" in description:
+        # Line breaks and tabs are welcome in a description; NUL cannot be stored.
+        raise InvalidValue("description", "must not contain NUL characters")
     return description
 
 

@@ -1,16 +1,17 @@
 """The `resources` read model: one row per live resource, written only from events.
 
-The same `ResourcesProjection.apply` serves two callers: the recorder that applies
-it inside each append's transaction (so a PATCH reads its own write) and the
-replay that rebuilds the table from the whole event store. Every statement is
-guarded by the row's version, so applying an event twice changes nothing.
+`resource_effect` says, once, what each event does to the table. Two writers
+carry it out: `ResourcesProjection.apply` as SQL inside each append's
+transaction (so a PATCH reads its own write), and `fold_effects` in memory for
+the bulk rebuild. Both are guarded by the row's version, so applying an event
+twice changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -30,10 +31,23 @@ def is_resource_event(stored: StoredEvent) -> bool:
     return stored.topic.startswith(_RESOURCE_TOPIC_PREFIX)
 
 
-_COLUMNS = (
-    "id, project_id, name, description, status, kind, mime_type, size_bytes, "
-    "link_url, created_by, created_at, updated_at, version"
+COLUMNS = (
+    "aggregate_id",
+    "id",
+    "project_id",
+    "name",
+    "description",
+    "status",
+    "kind",
+    "mime_type",
+    "size_bytes",
+    "link_url",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "version",
 )
+_VERSION = COLUMNS.index("version")
 
 
 def create_table_statements(table: str = READ_MODEL_TABLE) -> list[Composed]:
@@ -42,8 +56,8 @@ def create_table_statements(table: str = READ_MODEL_TABLE) -> list[Composed]:
     return [
         SQL(
             "CREATE TABLE IF NOT EXISTS {name} ("
-            " id bigint PRIMARY KEY,"
             " aggregate_id uuid NOT NULL UNIQUE,"
+            " id bigint PRIMARY KEY,"
             " project_id bigint NOT NULL,"
             " name text NOT NULL,"
             " description text,"
@@ -63,90 +77,184 @@ def create_table_statements(table: str = READ_MODEL_TABLE) -> list[Composed]:
     ]
 
 
-Kind = Literal["file", "link"]
+@dataclass(frozen=True, slots=True)
+class Insert:
+    row: tuple[Any, ...]
+    """All of `COLUMNS`, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    aggregate_id: UUID
+    version: int
+    values: dict[str, Any]
+    """Changed columns, `updated_at` and `version` included."""
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    aggregate_id: UUID
+
+
+Effect = Insert | Update | Remove
+
+
+def resource_effect(event: Aggregate.Event) -> Effect | None:
+    """What one event does to its resource's row."""
+    aggregate_id = event.originator_id
+    version = event.originator_version
+    at = event.timestamp
+    stamp = {"updated_at": at, "version": version}
+    match event:
+        case Resource.Registered():
+            link = event.url if isinstance(event, Resource.LinkRegistered) else None
+            return Insert(
+                (
+                    aggregate_id,
+                    event.resource_id,
+                    event.project_id,
+                    event.name,
+                    event.description,
+                    "uploaded" if link is not None else "pending",
+                    "link" if link is not None else "file",
+                    event.mime_type,
+                    event.size_bytes,
+                    link,
+                    event.actor,
+                    at,
+                    at,
+                    version,
+                )
+            )
+        case Resource.Renamed(name=name):
+            return Update(aggregate_id, version, {"name": name, **stamp})
+        case Resource.DescriptionChanged(description=description):
+            return Update(aggregate_id, version, {"description": description, **stamp})
+        case Resource.UploadConfirmed(size_bytes=size):
+            return Update(
+                aggregate_id, version, {"status": "uploaded", "size_bytes": size, **stamp}
+            )
+        case Resource.Deleted():
+            return Remove(aggregate_id)
+    return None
+
+
+def fold_effects(
+    rows: dict[UUID, list[Any] | None], effects: Iterable[Effect]
+) -> dict[UUID, list[Any] | None]:
+    """Applies effects to rows in memory (None: a removed row), as the SQL would."""
+    for effect in effects:
+        match effect:
+            case Insert(row=row):
+                if rows.get(row[0]) is None:
+                    rows[row[0]] = list(row)
+            case Update(aggregate_id=aggregate_id, version=version, values=values):
+                current = rows.get(aggregate_id)
+                if current is not None and current[_VERSION] < version:
+                    for column, value in values.items():
+                        current[COLUMNS.index(column)] = value
+            case Remove(aggregate_id=aggregate_id):
+                rows[aggregate_id] = None
+    return rows
 
 
 class ResourcesProjection:
-    """Applies Resource events to a `resources`-shaped table."""
+    """Applies Resource events to a `resources`-shaped table, one statement per event."""
 
     def __init__(self, mapper: Mapper[UUID], table: str = READ_MODEL_TABLE) -> None:
         self.mapper = mapper
         self.table = table
-        name = Identifier(table)
+        self._name = Identifier(table)
         self._insert = SQL(
-            "INSERT INTO {name} (aggregate_id, " + _COLUMNS + ") "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (id) DO NOTHING"
-        ).format(name=name)
-        self._guard = SQL(" WHERE aggregate_id = %s AND version < %s")
-        self._rename = (
-            SQL("UPDATE {name} SET name = %s, updated_at = %s, version = %s").format(name=name)
-            + self._guard
+            "INSERT INTO {name} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING"
+        ).format(
+            name=self._name,
+            columns=SQL(", ").join(map(Identifier, COLUMNS)),
+            values=SQL(", ").join(SQL("%s") for _ in COLUMNS),
         )
-        self._describe = (
-            SQL("UPDATE {name} SET description = %s, updated_at = %s, version = %s").format(
-                name=name
-            )
-            + self._guard
-        )
-        self._confirm = (
-            SQL(
-                "UPDATE {name} SET status = 'uploaded', size_bytes = %s,"
-                " updated_at = %s, version = %s"
-            ).format(name=name)
-            + self._guard
-        )
-        self._delete = SQL("DELETE FROM {name} WHERE aggregate_id = %s").format(name=name)
+        self._delete = SQL("DELETE FROM {name} WHERE aggregate_id = %s").format(name=self._name)
+        self._updates: dict[tuple[str, ...], Composed] = {}
 
     def create_table_statements(self) -> list[Composed]:
         return create_table_statements(self.table)
 
-    def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:
-        """Decodes stored events and applies those of Resource aggregates."""
+    def events(self, stored_events: Iterable[StoredEvent]) -> list[Aggregate.Event]:
+        """The Resource events among stored ones, decoded."""
+        decoded = []
         for stored in stored_events:
             if is_resource_event(stored):
                 domain_event = self.mapper.to_domain_event(stored)
                 assert isinstance(domain_event, Aggregate.Event)
-                self.apply(curs, domain_event)
+                decoded.append(domain_event)
+        return decoded
+
+    def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:
+        """Decodes stored events and applies those of Resource aggregates."""
+        for domain_event in self.events(stored_events):
+            self.apply(curs, domain_event)
 
     def apply(self, curs: Cursor[Any], domain_event: Aggregate.Event) -> None:
         """Writes one event's effect on the read model."""
-        aggregate_id = domain_event.originator_id
-        version = domain_event.originator_version
-        at = domain_event.timestamp
-        match domain_event:
-            case Resource.Registered():
-                self._register(curs, domain_event, at)
-            case Resource.Renamed(name=name):
-                curs.execute(self._rename, (name, at, version, aggregate_id, version))
-            case Resource.DescriptionChanged(description=description):
-                curs.execute(self._describe, (description, at, version, aggregate_id, version))
-            case Resource.UploadConfirmed(size_bytes=size):
-                curs.execute(self._confirm, (size, at, version, aggregate_id, version))
-            case Resource.Deleted():
+        match resource_effect(domain_event):
+            case Insert(row=row):
+                curs.execute(self._insert, row)
+            case Update(aggregate_id=aggregate_id, version=version, values=values):
+                curs.execute(self._update(tuple(values)), (*values.values(), aggregate_id, version))
+            case Remove(aggregate_id=aggregate_id):
                 curs.execute(self._delete, (aggregate_id,))
-            case _:
-                pass
 
-    def _register(self, curs: Cursor[Any], registered: Resource.Registered, at: datetime) -> None:
-        link = registered.url if isinstance(registered, Resource.LinkRegistered) else None
-        kind: Kind = "link" if link is not None else "file"
+    def _update(self, columns: tuple[str, ...]) -> Composed:
+        statement = self._updates.get(columns)
+        if statement is None:
+            statement = SQL(
+                "UPDATE {name} SET {assignments} WHERE aggregate_id = %s AND version < %s"
+            ).format(
+                name=self._name,
+                assignments=SQL(", ").join(
+                    SQL("{0} = %s").format(Identifier(column)) for column in columns
+                ),
+            )
+            self._updates[columns] = statement
+        return statement
+
+    def write_batch(
+        self, curs: Cursor[Any], table: str, stored_events: Sequence[StoredEvent]
+    ) -> None:
+        """Bulk-applies a batch to `table`: fold in memory, then one delete and one COPY."""
+        effects = [
+            effect
+            for event in self.events(stored_events)
+            if (effect := resource_effect(event)) is not None
+        ]
+        created = {effect.row[0] for effect in effects if isinstance(effect, Insert)}
+        earlier = {
+            effect.aggregate_id
+            for effect in effects
+            if not isinstance(effect, Insert) and effect.aggregate_id not in created
+        }
+        name = Identifier(table)
+        rows: dict[UUID, list[Any] | None] = {}
+        if earlier:
+            curs.execute(
+                SQL("SELECT {columns} FROM {name} WHERE aggregate_id = ANY(%s)").format(
+                    columns=SQL(", ").join(map(Identifier, COLUMNS)), name=name
+                ),
+                (list(earlier),),
+            )
+            for found in curs.fetchall():
+                values = list(found.values()) if isinstance(found, dict) else list(found)
+                rows[values[0]] = values
+        fold_effects(rows, effects)
+        if not rows:
+            return
         curs.execute(
-            self._insert,
-            (
-                registered.originator_id,
-                registered.resource_id,
-                registered.project_id,
-                registered.name,
-                registered.description,
-                "uploaded" if kind == "link" else "pending",
-                kind,
-                registered.mime_type,
-                registered.size_bytes,
-                link,
-                registered.actor,
-                at,
-                at,
-                registered.originator_version,
-            ),
+            SQL("DELETE FROM {name} WHERE aggregate_id = ANY(%s)").format(name=name), (list(rows),)
         )
+        with curs.copy(
+            SQL("COPY {name} ({columns}) FROM STDIN").format(
+                name=name, columns=SQL(", ").join(map(Identifier, COLUMNS))
+            )
+        ) as copy:
+            for row in rows.values():
+                if row is not None:
+                    copy.write_row(row)

@@ -222,7 +222,7 @@ class ResourceController(Controller):
             raise ApiError(400, "Ask for either version or as_of, not both.")
         if as_of is not None:
             moment = parse_rfc3339(as_of, "as_of")
-            version = services.timeline.version_at(principal.project_id, resource_id, moment)
+            version = services.timeline.version_at(resource_id, moment)
             if version is None:
                 raise not_found()
         if version is not None:

@@ -69,6 +69,7 @@ def test_the_body_project_id_must_be_the_keys_project(client: httpx.Client) -> N
         ({"name": "x", "size_bytes": "big"}, "size_bytes"),
         ({"name": "x", "mime_type": "pdf"}, "mime_type"),
         ({"name": "x", "description": "d" * 10_001}, "description"),
+        ({"name": "x", "description": "nul \u0000 inside"}, "description"),
         ({"name": "x", "url": "ftp://example.com/f"}, "url"),
         ({"name": "x", "colour": "red"}, None),
     ],

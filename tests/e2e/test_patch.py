@@ -104,6 +104,7 @@ def test_a_patch_with_one_bad_field_changes_nothing(
         ({"name": None}, "name"),
         ({"name": "x" * 256}, "name"),
         ({"description": "d" * 10_001}, "description"),
+        ({"description": "a\u0000b"}, "description"),
         ({"status": "pending"}, "status"),
         ({"status": "deleted"}, "status"),
         ({"size_bytes": 5}, None),
