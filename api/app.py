@@ -9,6 +9,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
 
 from api.controllers.activity import ActivityController
 from api.controllers.content import ContentController
@@ -16,9 +17,11 @@ from api.controllers.health import HealthController
 from api.controllers.history import HistoryController
 from api.controllers.resources import ResourceController
 from api.errors import EXCEPTION_HANDLERS
+from api.metrics import ServiceMetrics
 from api.request_ids import echo_request_id
 from api.services import Services
 from api.settings import Settings
+from projections.store import ProjectingApplicationRecorder
 
 JSON_BODY_LIMIT = 1024 * 1024
 """Resource bodies are small; uploads stream through their own endpoint."""
@@ -27,19 +30,38 @@ JSON_BODY_LIMIT = 1024 * 1024
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
     """Builds the app; the services (database pool, blob store) open on startup."""
     state: dict[str, Services] = {}
+    metrics: dict[str, ServiceMetrics] = {}
     if services is not None:
         state["services"] = services
 
     def open_services() -> None:
         if "services" not in state:
             state["services"] = Services(settings)
+        metrics["metrics"] = ServiceMetrics(state["services"])
+        recorder = state["services"].resources.recorder
+        assert isinstance(recorder, ProjectingApplicationRecorder)
+        recorder.on_recorded.append(metrics["metrics"].count_appended)
 
     def close_services() -> None:
-        if services is None and "services" in state:
+        recorder = state["services"].resources.recorder
+        assert isinstance(recorder, ProjectingApplicationRecorder)
+        recorder.on_recorded.remove(metrics["metrics"].count_appended)
+        if services is None:
             state.pop("services").close()
 
     def provide_services() -> Services:
         return state["services"]
+
+    def provide_metrics() -> ServiceMetrics:
+        return metrics["metrics"]
+
+    prometheus = PrometheusConfig(
+        app_name="resources",
+        prefix="resources",
+        group_path=True,
+        exclude_unhandled_paths=True,
+        exclude=["/metrics"],
+    )
 
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     return Litestar(
@@ -50,7 +72,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             ContentController,
             HealthController,
         ],
-        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "metrics": Provide(provide_metrics, sync_to_thread=False),
+        },
+        middleware=[prometheus.middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[echo_request_id],
         on_startup=[open_services],

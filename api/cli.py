@@ -12,8 +12,12 @@ import threading
 from collections.abc import Sequence
 
 from api.database import database_url
+from api.progress import RebuildDisplay
 from api.services import Services
 from api.settings import Settings, SettingsError
+from projections.rebuild import BATCH_SIZE, RebuildBusy, VerificationFailed
+
+REBUILDABLE = ("resources", "timeline", "activity")
 
 FIRST_PROJECT = 1
 FIRST_USER = "local-user"
@@ -39,6 +43,22 @@ def _parser() -> argparse.ArgumentParser:
     projections.add_parser(
         "run", help="run the asynchronous projections (one active runner, others stand by)"
     )
+    projections.add_parser("status", help="each projection's position, lag, runner and rebuild")
+    rebuild = projections.add_parser(
+        "rebuild", help="rebuild read models aside from the events, then swap them in"
+    )
+    rebuild.add_argument(
+        "name", nargs="?", choices=REBUILDABLE, help="one projection (default: all of them)"
+    )
+    rebuild.add_argument(
+        "--accept-changes",
+        action="store_true",
+        help="swap even if the rebuilt rows differ from the live ones (after a projection fix)",
+    )
+    rebuild.add_argument(
+        "--restart", action="store_true", help="discard an unfinished rebuild and start over"
+    )
+    rebuild.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=argparse.SUPPRESS)
 
     keys = commands.add_parser("keys", help="manage project API keys").add_subparsers(
         dest="keys_command", required=True
@@ -64,10 +84,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     services = Services(settings, pool_size=2)
     try:
         if args.command == "projections":
+            if args.projections_command == "status":
+                return _status(services)
+            if args.projections_command == "rebuild":
+                return _rebuild(services, args)
             return _run_projections(services)
         return _keys(services, args)
     finally:
         services.close()
+
+
+def _status(services: Services) -> int:
+    rows = [("projection", "kind", "position", "head", "lag", "lag s", "runner", "rebuild")]
+    for status in services.projection_status():
+        rebuild = "-" if status.rebuild_position is None else f"at {status.rebuild_position:,}"
+        rows.append(
+            (
+                status.name,
+                status.kind,
+                f"{status.position:,}",
+                f"{status.head:,}",
+                f"{status.lag_events:,}",
+                f"{status.lag_seconds:.1f}",
+                status.runner,
+                rebuild,
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return 0
+
+
+def _rebuild(services: Services, args: argparse.Namespace) -> int:
+    targets = services.rebuild_targets()
+    names = [args.name] if args.name else list(targets)
+    with RebuildDisplay() as display:
+        for name in names:
+            rebuilder = services.rebuilder(targets[name], display, batch_size=args.batch_size)
+            try:
+                outcome = rebuilder.run(accept_changes=args.accept_changes, restart=args.restart)
+            except KeyboardInterrupt:
+                print(
+                    f"resources: stopped; the live {name} read model is untouched."
+                    " Run the same command to resume.",
+                    file=sys.stderr,
+                )
+                return 130
+            except (RebuildBusy, VerificationFailed) as refused:
+                print(f"resources: {refused}", file=sys.stderr)
+                return 1
+            resumed = f", resumed at {outcome.resumed_from:,}" if outcome.resumed_from else ""
+            changed = f", {outcome.differences} rows changed" if outcome.differences else ""
+            print(
+                f"{name}: rebuilt {outcome.events:,} events in {outcome.seconds:.1f} s"
+                f" ({outcome.events / max(outcome.seconds, 1e-9):,.0f} events/s{resumed}),"
+                f" verified{changed}, swapped in {outcome.swap_seconds * 1000:.0f} ms"
+                f" at position {outcome.position:,}",
+                flush=True,
+            )
+    return 0
 
 
 def _run_projections(services: Services) -> int:

@@ -143,3 +143,14 @@ class ErrorEnvelope(Schema, frozen=True, kw_only=True):
 
 class Health(Schema, frozen=True, kw_only=True):
     status: Literal["ok"]
+
+
+class ReadinessCheck(Schema, frozen=True, kw_only=True):
+    name: str
+    ok: bool
+    detail: str
+
+
+class Readiness(Schema, frozen=True, kw_only=True):
+    status: Literal["ready", "not_ready"]
+    checks: list[ReadinessCheck]

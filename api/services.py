@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -22,8 +23,17 @@ from application.resources import ResourceApplication
 from domain.resource import Resource
 from projections.activity import ActivityProjection, ActivityView, ResourceStates
 from projections.queries import ResourceQueries
+from projections.rebuild import (
+    BATCH_SIZE,
+    Rebuildable,
+    Rebuilder,
+    RebuildProgress,
+    create_state_table,
+)
+from projections.rebuild_targets import ActivityRebuild, ResourcesRebuild, TimelineRebuild
 from projections.resources import ResourcesProjection
 from projections.runner import ActivityRunner
+from projections.status import ProjectionStatus, projection_status
 from projections.store import RECORDER_TOPIC, ProjectingApplicationRecorder
 from projections.timeline import TimelineProjection, TimelineQueries
 
@@ -59,6 +69,7 @@ class Services:
         self.idempotency = IdempotencyKeys(self.database_url)
         self.activity = ActivityView(self.datastore)
         self.activity.create_table()
+        create_state_table(self.datastore)
         self.keys = ApiKeys(self.datastore)
         self.signer = UrlSigner(settings.signing_key, settings.public_url, settings.signed_url_ttl)
 
@@ -76,6 +87,44 @@ class Services:
             recorder=recorder,
             view=self.activity,
             projection=ActivityProjection(self.resources.mapper, ResourceStates(self.resource_at)),
+        )
+
+    def rebuild_targets(self) -> dict[str, Rebuildable]:
+        """The read models that can be rebuilt, by name, in the order `rebuild` runs them."""
+        mapper = self.resources.mapper
+        return {
+            "resources": ResourcesRebuild(ResourcesProjection(mapper)),
+            "timeline": TimelineRebuild(TimelineProjection(mapper)),
+            "activity": ActivityRebuild(
+                ActivityProjection(mapper, ResourceStates(self.resource_at)), self.activity
+            ),
+        }
+
+    def rebuilder(
+        self,
+        target: Rebuildable,
+        report: Callable[[RebuildProgress], None] = lambda _: None,
+        batch_size: int = BATCH_SIZE,
+    ) -> Rebuilder:
+        recorder = self.resources.recorder
+        assert isinstance(recorder, ProjectingApplicationRecorder)
+        return Rebuilder(
+            datastore=self.datastore,
+            conninfo=self.database_url,
+            recorder=recorder,
+            target=target,
+            batch_size=batch_size,
+            report=report,
+        )
+
+    def projection_status(self) -> list[ProjectionStatus]:
+        recorder = self.resources.recorder
+        assert isinstance(recorder, ProjectingApplicationRecorder)
+        return projection_status(
+            recorder=recorder,
+            mapper=self.resources.mapper,
+            activity=self.activity,
+            conninfo=self.database_url,
         )
 
     def close(self) -> None:

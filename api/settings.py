@@ -29,6 +29,8 @@ class Settings(Struct, frozen=True, kw_only=True):
     max_upload_bytes: int
     signed_url_ttl: int
     log_level: str
+    ready_max_lag_seconds: int
+    """/ready answers 503 when an asynchronous projection lags more than this."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +49,7 @@ class Settings(Struct, frozen=True, kw_only=True):
             max_upload_bytes=_integer(env, "MAX_UPLOAD_BYTES", 100 * MiB),
             signed_url_ttl=_integer(env, "SIGNED_URL_TTL", 3600),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            ready_max_lag_seconds=_integer(env, "READY_MAX_LAG", 10),
         )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -24,6 +24,20 @@ from projections.activity import UPSTREAM, ActivityProjection, ActivityView
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+
+
+def runner_lock_key(table: str) -> str:
+    return f"projection:{table}"
+
+
+def runner_is_active(session: psycopg.Connection[Any], table: str) -> bool:
+    """Whether some runner holds the projection's lock (asked without keeping it)."""
+    key = runner_lock_key(table)
+    row = session.execute("SELECT pg_try_advisory_lock(hashtext(%s)::bigint)", (key,)).fetchone()
+    if row and row[0]:
+        session.execute("SELECT pg_advisory_unlock(hashtext(%s)::bigint)", (key,))
+        return False
+    return True
 
 
 class ActivityRunner:
@@ -48,7 +62,7 @@ class ActivityRunner:
 
     @property
     def lock_key(self) -> str:
-        return f"projection:{self._view.activity_table}"
+        return runner_lock_key(self._view.activity_table)
 
     def run(self, stop: threading.Event) -> None:
         """Processes until `stop` is set; waits on standby while another runner is active."""
@@ -79,7 +93,14 @@ class ActivityRunner:
     def _process(self, session: psycopg.Connection[tuple[Any, ...]], stop: threading.Event) -> None:
         session.execute(SQL("LISTEN {0}").format(Identifier(self._recorder.channel_name)))
         while not stop.is_set():
-            if self.process_batch() == 0:
+            try:
+                processed = self.process_batch()
+            except IntegrityError:
+                # Our position moved under us (a rebuild swapped the feed in, or
+                # another runner got there first): read it again and go on.
+                logger.info("tracking position moved; continuing from the new one")
+                continue
+            if processed == 0:
                 # Caught up: sleep until an append notifies (or a second passes,
                 # which also proves the session, and so the lock, still lives).
                 for _ in session.notifies(timeout=1.0, stop_after=1):

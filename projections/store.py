@@ -11,7 +11,7 @@ is ever missing from the read model.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from eventsourcing.persistence import StoredEvent
@@ -40,6 +40,8 @@ class ProjectingApplicationRecorder(PostgresApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.inline_projections: list[InlineProjection] = []
+        self.on_recorded: list[Callable[[Sequence[StoredEvent]], None]] = []
+        """Told of each batch of events after it commits (metrics)."""
         if datastore.enable_db_functions:
             msg = "inline projections need the pipelined insert, not the database function"
             raise ValueError(msg)
@@ -53,6 +55,14 @@ class ProjectingApplicationRecorder(PostgresApplicationRecorder):
             for statement in projection.create_table_statements():
                 curs.execute(statement, prepare=False)
         self.inline_projections.append(projection)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        for listener in self.on_recorded:
+            listener(stored_events)
+        return notification_ids
 
     def _insert_events(
         self,

@@ -1,0 +1,76 @@
+"""Prometheus metrics: requests (Litestar's middleware), events appended, projections."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+from eventsourcing.persistence import StoredEvent
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from api.services import Services
+
+logger = logging.getLogger(__name__)
+
+
+class ProjectionCollector(Collector):
+    """Reads each projection's position and lag when Prometheus scrapes."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        position = GaugeMetricFamily(
+            "resources_projection_position", "Last event applied", labels=["projection"]
+        )
+        head = GaugeMetricFamily("resources_event_store_head", "Newest event's position")
+        lag_events = GaugeMetricFamily(
+            "resources_projection_lag_events", "Events not yet applied", labels=["projection"]
+        )
+        lag_seconds = GaugeMetricFamily(
+            "resources_projection_lag_seconds",
+            "Age of the oldest event not yet applied",
+            labels=["projection"],
+        )
+        rebuild = GaugeMetricFamily(
+            "resources_projection_rebuild_position",
+            "Position a rebuild in progress has reached",
+            labels=["projection"],
+        )
+        try:
+            statuses = self._services.projection_status()
+        except Exception:
+            logger.exception("could not read projection status for /metrics")
+            return
+        for status in statuses:
+            position.add_metric([status.name], status.position)
+            lag_events.add_metric([status.name], status.lag_events)
+            lag_seconds.add_metric([status.name], status.lag_seconds)
+            if status.rebuild_position is not None:
+                rebuild.add_metric([status.name], status.rebuild_position)
+        head.add_metric([], statuses[0].head if statuses else 0)
+        yield from (position, head, lag_events, lag_seconds, rebuild)
+
+
+class ServiceMetrics:
+    """This process's metrics beyond the request ones."""
+
+    def __init__(self, services: Services) -> None:
+        self.registry = CollectorRegistry()
+        self.events_appended = Counter(
+            "resources_events_appended",
+            "Events appended to the store, by type",
+            ["type"],
+            registry=self.registry,
+        )
+        self.registry.register(ProjectionCollector(services))
+
+    def count_appended(self, stored_events: Sequence[StoredEvent]) -> None:
+        for stored in stored_events:
+            self.events_appended.labels(stored.topic.rsplit(".", 1)[-1]).inc()
+
+    def exposition(self) -> bytes:
+        """The text exposition: request metrics (process-wide) and ours."""
+        return generate_latest(REGISTRY) + generate_latest(self.registry)

@@ -1,0 +1,290 @@
+"""Zero-downtime rebuilds: build aside, catch up, verify, swap.
+
+A rebuild replays the whole event store into a new table beside the live one,
+in large batches (read thousands of events, fold them in memory, write with
+COPY); each batch commits with the rebuild's position, so a rebuild killed at
+any point resumes where it stopped. It then locks the live table — appends and
+reads of it wait a moment, none fails — catches up with what was appended
+meanwhile, compares the two tables row by row, and swaps them in the same
+transaction: readers see the old table or the new one, never a half-built one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import psycopg
+from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import Cursor
+from psycopg.sql import SQL, Composed, Identifier
+
+STATE_TABLE = "projection_rebuilds"
+BATCH_SIZE = 10_000
+SWAP_LOCK_TIMEOUT = "30s"
+
+
+class Rebuildable(Protocol):
+    """A read model that can be rebuilt from the event store."""
+
+    name: str
+    live_table: str
+    columns: tuple[str, ...]
+    """The columns compared before the swap; the first ones identify a row."""
+    key_columns: int
+
+    def create_statements(self, table: str) -> list[Composed]: ...
+
+    def write_batch(
+        self, curs: Cursor[Any], table: str, notifications: Sequence[Notification]
+    ) -> None: ...
+
+    def after_swap(self, curs: Cursor[Any], position: int) -> None: ...
+
+    def live_position(self, curs: Cursor[Any]) -> int | None:
+        """How far the live table has got, if it lags (asynchronous); None if it cannot."""
+        ...
+
+
+@dataclass(frozen=True)
+class RebuildProgress:
+    name: str
+    position: int
+    head: int
+    events_this_run: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events_this_run / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RebuildOutcome:
+    name: str
+    position: int
+    events: int
+    seconds: float
+    swap_seconds: float
+    resumed_from: int
+    differences: int
+
+
+class RebuildBusy(Exception):
+    """Another rebuild of the same projection is running."""
+
+
+class VerificationFailed(Exception):
+    """The rebuilt table differs from the live one; nothing was swapped."""
+
+    def __init__(self, name: str, count: int, samples: list[str]) -> None:
+        super().__init__(
+            f"{name}: {count} rows differ between the rebuilt and the live read model "
+            f"(first: {', '.join(samples)}); the live read model is unchanged"
+        )
+        self.count = count
+        self.samples = samples
+
+
+def create_state_table(datastore: PostgresDatastore) -> None:
+    with datastore.transaction(commit=True) as curs:
+        curs.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} ("
+                " name text PRIMARY KEY,"
+                " aside_table text NOT NULL,"
+                " position bigint NOT NULL,"
+                " started_at timestamptz NOT NULL DEFAULT now(),"
+                " updated_at timestamptz NOT NULL DEFAULT now())"
+            ).format(Identifier(STATE_TABLE))
+        )
+
+
+def rebuilds_in_progress(datastore: PostgresDatastore) -> dict[str, int]:
+    """Each projection being rebuilt, and the position its rebuild has reached."""
+    with datastore.get_connection() as conn:
+        rows = conn.execute(
+            SQL("SELECT name, position FROM {0}").format(Identifier(STATE_TABLE))
+        ).fetchall()
+    return {row["name"]: int(row["position"]) for row in rows}
+
+
+class Rebuilder:
+    def __init__(
+        self,
+        *,
+        datastore: PostgresDatastore,
+        conninfo: str,
+        recorder: PostgresApplicationRecorder,
+        target: Rebuildable,
+        batch_size: int = BATCH_SIZE,
+        report: Callable[[RebuildProgress], None] = lambda _: None,
+    ) -> None:
+        self._datastore = datastore
+        self._conninfo = conninfo
+        self._recorder = recorder
+        self._target = target
+        self._batch_size = batch_size
+        self._report = report
+        self.aside = f"{target.live_table}__rebuild"
+
+    def run(self, *, accept_changes: bool = False, restart: bool = False) -> RebuildOutcome:
+        """Rebuilds and swaps; raises VerificationFailed (and swaps nothing) on a mismatch."""
+        create_state_table(self._datastore)
+        with psycopg.connect(self._conninfo, autocommit=True) as guard:
+            key = f"rebuild:{self._target.name}"
+            row = guard.execute("SELECT pg_try_advisory_lock(hashtext(%s)::bigint)", (key,))
+            acquired = row.fetchone()
+            if not (acquired and acquired[0]):
+                raise RebuildBusy(f"a rebuild of {self._target.name} is already running")
+            started = time.perf_counter()
+            resumed_from = self._begin(restart=restart)
+            position = self._build(resumed_from, started)
+            swap_started = time.perf_counter()
+            position, differences = self._swap(position, accept_changes=accept_changes)
+            finished = time.perf_counter()
+        return RebuildOutcome(
+            name=self._target.name,
+            position=position,
+            events=position - resumed_from,
+            seconds=finished - started,
+            swap_seconds=finished - swap_started,
+            resumed_from=resumed_from,
+            differences=differences,
+        )
+
+    def _begin(self, *, restart: bool) -> int:
+        """The position to continue from: a rebuild left unfinished, or a new one at 0."""
+        with self._datastore.transaction(commit=True) as curs:
+            state = curs.execute(
+                SQL("SELECT position FROM {0} WHERE name = %s").format(Identifier(STATE_TABLE)),
+                (self._target.name,),
+            ).fetchone()
+            exists = curs.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (self.aside,))
+            aside_exists = bool((exists.fetchone() or {}).get("found"))
+            if state is not None and aside_exists and not restart:
+                return int(state["position"])
+            curs.execute(SQL("DROP TABLE IF EXISTS {0}").format(Identifier(self.aside)))
+            for statement in self._target.create_statements(self.aside):
+                curs.execute(statement)
+            curs.execute(
+                SQL(
+                    "INSERT INTO {0} (name, aside_table, position) VALUES (%s, %s, 0) "
+                    "ON CONFLICT (name) DO UPDATE SET position = 0, started_at = now(),"
+                    " updated_at = now(), aside_table = EXCLUDED.aside_table"
+                ).format(Identifier(STATE_TABLE)),
+                (self._target.name, self.aside),
+            )
+        return 0
+
+    def _next_batch(self, position: int) -> Sequence[Notification]:
+        notifications: Sequence[Notification] = self._recorder.select_notifications(
+            start=position, limit=self._batch_size, inclusive_of_start=False
+        )
+        return notifications
+
+    def _write(self, curs: Cursor[Any], notifications: Sequence[Notification]) -> int:
+        self._target.write_batch(curs, self.aside, notifications)
+        position = notifications[-1].id
+        curs.execute(
+            SQL("UPDATE {0} SET position = %s, updated_at = now() WHERE name = %s").format(
+                Identifier(STATE_TABLE)
+            ),
+            (position, self._target.name),
+        )
+        return position
+
+    def _build(self, position: int, started: float) -> int:
+        """Replays batches until caught up with the head as it was a moment ago."""
+        first = position
+        head = self._recorder.max_notification_id() or 0
+        self._report(RebuildProgress(self._target.name, position, head, 0, 0.0))
+        while notifications := self._next_batch(position):
+            with self._datastore.transaction(commit=True) as curs:
+                position = self._write(curs, notifications)
+            head = max(head, position)
+            self._report(
+                RebuildProgress(
+                    self._target.name,
+                    position,
+                    head,
+                    position - first,
+                    time.perf_counter() - started,
+                )
+            )
+            if len(notifications) < self._batch_size:
+                break
+        return position
+
+    def _swap(self, position: int, *, accept_changes: bool) -> tuple[int, int]:
+        live = Identifier(self._target.live_table)
+        aside = Identifier(self.aside)
+        with self._datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("SET LOCAL lock_timeout = {0}").format(SWAP_LOCK_TIMEOUT))
+            curs.execute(SQL("LOCK TABLE {0} IN ACCESS EXCLUSIVE MODE").format(live))
+            while notifications := self._next_batch(position):
+                position = self._write(curs, notifications)
+            differences, samples = self._compare(curs)
+            if differences and not accept_changes:
+                raise VerificationFailed(self._target.name, differences, samples)
+            curs.execute(SQL("DROP TABLE {0}").format(live))
+            curs.execute(SQL("ALTER TABLE {0} RENAME TO {1}").format(aside, live))
+            self._rename_indexes(curs)
+            self._target.after_swap(curs, position)
+            curs.execute(
+                SQL("DELETE FROM {0} WHERE name = %s").format(Identifier(STATE_TABLE)),
+                (self._target.name,),
+            )
+        return position, differences
+
+    def _compare(self, curs: Cursor[Any]) -> tuple[int, list[str]]:
+        """Rows that differ between the rebuilt and the live table, and a few of their keys."""
+        columns = SQL(", ").join(map(Identifier, self._target.columns))
+        keys = self._target.columns[: self._target.key_columns]
+        # An asynchronous read model may lag: compare what it has had time to see.
+        live_position = self._target.live_position(curs)
+        within = (
+            SQL("TRUE")
+            if live_position is None
+            else SQL("{0} <= {1}").format(Identifier(keys[0]), live_position)
+        )
+        differing = SQL(
+            "(SELECT {columns} FROM {aside} WHERE {within}"
+            " EXCEPT ALL SELECT {columns} FROM {live} WHERE {within})"
+            " UNION ALL "
+            "(SELECT {columns} FROM {live} WHERE {within}"
+            " EXCEPT ALL SELECT {columns} FROM {aside} WHERE {within})"
+        ).format(
+            columns=columns,
+            aside=Identifier(self.aside),
+            live=Identifier(self._target.live_table),
+            within=within,
+        )
+        row = curs.execute(SQL("SELECT count(*) AS n FROM ({0}) d").format(differing)).fetchone()
+        count = int(row["n"]) if row else 0
+        if not count:
+            return 0, []
+        found = curs.execute(
+            SQL("SELECT DISTINCT {keys} FROM ({0}) d ORDER BY {keys} LIMIT 10").format(
+                differing, keys=SQL(", ").join(map(Identifier, keys))
+            )
+        ).fetchall()
+        samples = ["/".join(str(value) for value in sample.values()) for sample in found]
+        return count, samples
+
+    def _rename_indexes(self, curs: Cursor[Any]) -> None:
+        indexes = curs.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+            " AND tablename = %s",
+            (self._target.live_table,),
+        ).fetchall()
+        for index in indexes:
+            old = index["indexname"]
+            if old.startswith(self.aside):
+                new = self._target.live_table + old[len(self.aside) :]
+                curs.execute(
+                    SQL("ALTER INDEX {0} RENAME TO {1}").format(Identifier(old), Identifier(new))
+                )

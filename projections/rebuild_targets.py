@@ -1,0 +1,139 @@
+"""The read models that `resources projections rebuild` knows, and how each is rebuilt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import Notification
+from psycopg import Cursor
+from psycopg.sql import SQL, Composed, Identifier
+
+from projections.activity import (
+    ACTIVITY_TABLE,
+    UPSTREAM,
+    ActivityProjection,
+    ActivityView,
+    create_activity_statements,
+)
+from projections.resources import (
+    COLUMNS,
+    READ_MODEL_TABLE,
+    ResourcesProjection,
+    create_table_statements,
+)
+from projections.timeline import TIMELINE_TABLE, TimelineProjection, create_timeline_statements
+
+
+class ResourcesRebuild:
+    """The `resources` read model (inline): folded in memory, written with COPY."""
+
+    name = "resources"
+    live_table = READ_MODEL_TABLE
+    columns: tuple[str, ...] = ("id", *(column for column in COLUMNS if column != "id"))
+    key_columns = 1
+
+    def __init__(self, projection: ResourcesProjection) -> None:
+        self.projection = projection
+
+    def create_statements(self, table: str) -> list[Composed]:
+        return create_table_statements(table)
+
+    def write_batch(
+        self, curs: Cursor[Any], table: str, notifications: Sequence[Notification]
+    ) -> None:
+        self.projection.write_batch(curs, table, notifications)
+
+    def after_swap(self, curs: Cursor[Any], position: int) -> None:
+        """Nothing to do: the inline projection writes to whichever table is live."""
+
+    def live_position(self, curs: Cursor[Any]) -> int | None:
+        """None: written in every append, the live table never lags."""
+        return None
+
+
+class TimelineRebuild:
+    """The `resource_timeline` read model (inline)."""
+
+    name = "timeline"
+    live_table = TIMELINE_TABLE
+    columns: tuple[str, ...] = ("aggregate_id", "version", "occurred_at")
+    key_columns = 2
+
+    def __init__(self, projection: TimelineProjection) -> None:
+        self.projection = projection
+
+    def create_statements(self, table: str) -> list[Composed]:
+        return create_timeline_statements(table)
+
+    def write_batch(
+        self, curs: Cursor[Any], table: str, notifications: Sequence[Notification]
+    ) -> None:
+        self.projection.write_batch(curs, table, notifications)
+
+    def after_swap(self, curs: Cursor[Any], position: int) -> None:
+        """Nothing to do: the inline projection writes to whichever table is live."""
+
+    def live_position(self, curs: Cursor[Any]) -> int | None:
+        """None: written in every append, the live table never lags."""
+        return None
+
+
+class ActivityRebuild:
+    """The `activity` feed (asynchronous): on swap, its runner's position moves too."""
+
+    name = "activity"
+    live_table = ACTIVITY_TABLE
+    columns: tuple[str, ...] = (
+        "id",
+        "project_id",
+        "resource_id",
+        "version",
+        "type",
+        "occurred_at",
+        "actor",
+        "key_id",
+        "request_id",
+        "changes",
+    )
+    key_columns = 1
+
+    def __init__(self, projection: ActivityProjection, view: ActivityView) -> None:
+        self.projection = projection
+        self.view = view
+
+    def create_statements(self, table: str) -> list[Composed]:
+        return create_activity_statements(table)
+
+    def write_batch(
+        self, curs: Cursor[Any], table: str, notifications: Sequence[Notification]
+    ) -> None:
+        rows = self.projection.rows(notifications)
+        with curs.copy(
+            SQL("COPY {name} ({columns}) FROM STDIN").format(
+                name=Identifier(table), columns=SQL(", ").join(map(Identifier, self.columns))
+            )
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def live_position(self, curs: Cursor[Any]) -> int | None:
+        """The live feed's runner position (feed ids are event positions)."""
+        row = curs.execute(
+            SQL("SELECT notification_id FROM {0} WHERE application_name = %s").format(
+                Identifier(self.view.tracking_table_name)
+            ),
+            (UPSTREAM,),
+        ).fetchone()
+        return 0 if row is None else int(row["notification_id"])
+
+    def after_swap(self, curs: Cursor[Any], position: int) -> None:
+        """The swapped-in feed holds every event up to `position`: the runner goes on from there."""
+        curs.execute(
+            SQL(
+                "INSERT INTO {0} (application_name, notification_id) VALUES (%s, %s) "
+                "ON CONFLICT (application_name)"
+                " DO UPDATE SET notification_id = EXCLUDED.notification_id"
+            ).format(Identifier(self.view.tracking_table_name)),
+            (UPSTREAM, position),
+        )
