@@ -48,6 +48,22 @@ COLUMNS = (
     "version",
 )
 _VERSION = COLUMNS.index("version")
+COLUMN_TYPES = {
+    "aggregate_id": "uuid",
+    "id": "bigint",
+    "project_id": "bigint",
+    "name": "text",
+    "description": "text",
+    "status": "text",
+    "kind": "text",
+    "mime_type": "text",
+    "size_bytes": "bigint",
+    "link_url": "text",
+    "created_by": "text",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "version": "bigint",
+}
 
 
 def create_table_statements(table: str = READ_MODEL_TABLE) -> list[Composed]:
@@ -158,6 +174,37 @@ def fold_effects(
     return rows
 
 
+def merge_effects(
+    effects: Iterable[Effect],
+) -> tuple[list[tuple[Any, ...]], list[Update], list[UUID]]:
+    """One append's effects, merged per resource: rows to insert, updates, removals.
+
+    Rows registered in the same append are folded in memory; changes to earlier
+    rows merge into one update each, guarded by the last event's version.
+    """
+    created: dict[UUID, list[Any] | None] = {}
+    updates: dict[UUID, Update] = {}
+    removed: list[UUID] = []
+    for effect in effects:
+        match effect:
+            case Insert(row=row) if row[0] not in created:
+                created[row[0]] = list(row)
+            case Update(aggregate_id=aggregate_id) if aggregate_id in created:
+                fold_effects(created, [effect])
+            case Update(aggregate_id=aggregate_id, version=version, values=values):
+                earlier = updates.get(aggregate_id)
+                merged = {**earlier.values, **values} if earlier else dict(values)
+                updates[aggregate_id] = Update(aggregate_id, version, merged)
+            case Remove(aggregate_id=aggregate_id):
+                if aggregate_id in created:
+                    created[aggregate_id] = None
+                else:
+                    updates.pop(aggregate_id, None)
+                    removed.append(aggregate_id)
+    inserts = [tuple(row) for row in created.values() if row is not None]
+    return inserts, list(updates.values()), removed
+
+
 class ResourcesProjection:
     """Applies Resource events to a `resources`-shaped table, one statement per event."""
 
@@ -172,7 +219,16 @@ class ResourcesProjection:
             columns=SQL(", ").join(map(Identifier, COLUMNS)),
             values=SQL(", ").join(SQL("%s") for _ in COLUMNS),
         )
-        self._delete = SQL("DELETE FROM {name} WHERE aggregate_id = %s").format(name=self._name)
+        self._insert_many = SQL(
+            "INSERT INTO {name} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+        ).format(
+            name=self._name,
+            columns=SQL(", ").join(map(Identifier, COLUMNS)),
+            arrays=SQL(", ").join(SQL("%s::" + COLUMN_TYPES[column] + "[]") for column in COLUMNS),
+        )
+        self._delete = SQL("DELETE FROM {name} WHERE aggregate_id = ANY(%s)").format(
+            name=self._name
+        )
         self._updates: dict[tuple[str, ...], Composed] = {}
 
     def create_table_statements(self) -> list[Composed]:
@@ -189,19 +245,27 @@ class ResourcesProjection:
         return decoded
 
     def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:
-        """Decodes stored events and applies those of Resource aggregates."""
-        for domain_event in self.events(stored_events):
-            self.apply(curs, domain_event)
+        """Writes the effect of an append's events: one statement per resource, not per event.
 
-    def apply(self, curs: Cursor[Any], domain_event: Aggregate.Event) -> None:
-        """Writes one event's effect on the read model."""
-        match resource_effect(domain_event):
-            case Insert(row=row):
-                curs.execute(self._insert, row)
-            case Update(aggregate_id=aggregate_id, version=version, values=values):
-                curs.execute(self._update(tuple(values)), (*values.values(), aggregate_id, version))
-            case Remove(aggregate_id=aggregate_id):
-                curs.execute(self._delete, (aggregate_id,))
+        Runs inside the append's pipelined transaction, so it never waits for a result.
+        """
+        effects = [
+            effect
+            for event in self.events(stored_events)
+            if (effect := resource_effect(event)) is not None
+        ]
+        inserts, updates, removals = merge_effects(effects)
+        if len(inserts) == 1:
+            curs.execute(self._insert, inserts[0])
+        elif inserts:
+            curs.execute(self._insert_many, [list(column) for column in zip(*inserts, strict=True)])
+        for update in updates:
+            curs.execute(
+                self._update(tuple(update.values)),
+                (*update.values.values(), update.aggregate_id, update.version),
+            )
+        if removals:
+            curs.execute(self._delete, (removals,))
 
     def _update(self, columns: tuple[str, ...]) -> Composed:
         statement = self._updates.get(columns)

@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import Composed
+
+PIPELINE_LIMIT = 100
+"""Appends of more events than this run without psycopg's pipeline mode."""
 
 
 class InlineProjection(Protocol):
@@ -59,10 +62,30 @@ class ProjectingApplicationRecorder(PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        notification_ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        notification_ids: Sequence[int] | None
+        if len(stored_events) <= PIPELINE_LIMIT:
+            notification_ids = super().insert_events(stored_events, **kwargs)
+        else:
+            notification_ids = self._insert_without_pipeline(stored_events, **kwargs)
         for listener in self.on_recorded:
             listener(stored_events)
         return notification_ids
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_without_pipeline(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The same transaction as the library's, statement by statement.
+
+        The library pipelines an append; with thousands of events over a Unix
+        socket, psycopg's pipeline then waits forever (seen with psycopg 3.3 and
+        the embedded server). Large appends are rare (imports, seeding), so they
+        take this path; a request's append (at most a few events) keeps the pipeline.
+        """
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _insert_events(
         self,

@@ -47,7 +47,8 @@ class TimelineProjection:
         self.mapper = mapper
         self.table = table
         self._insert = SQL(
-            "INSERT INTO {name} (aggregate_id, version, occurred_at) VALUES (%s, %s, %s) "
+            "INSERT INTO {name} (aggregate_id, version, occurred_at) "
+            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[]) "
             "ON CONFLICT DO NOTHING"
         ).format(name=Identifier(table))
 
@@ -64,8 +65,10 @@ class TimelineProjection:
         return rows
 
     def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:
-        for row in self._rows(stored_events):
-            curs.execute(self._insert, row)
+        """One multi-row insert for all of an append's events."""
+        rows = self._rows(stored_events)
+        if rows:
+            curs.execute(self._insert, [list(column) for column in zip(*rows, strict=True)])
 
     def write_batch(
         self, curs: Cursor[Any], table: str, stored_events: Sequence[StoredEvent]

@@ -19,5 +19,8 @@ def empty(datastore: PostgresDatastore, *, keys: bool = True) -> None:
     with datastore.transaction(commit=True) as curs:
         curs.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
         curs.execute("ALTER SEQUENCE resource_ids RESTART")
+        curs.execute("DELETE FROM projection_rebuilds")
+        for table in ("resources", "resource_timeline", "activity"):
+            curs.execute(f"DROP TABLE IF EXISTS {table}__rebuild")
         # The library keeps a migration marker row in tracking tables: keep it.
         curs.execute("DELETE FROM activity_tracking WHERE application_name <> '__migration__'")

@@ -8,16 +8,33 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 from api.services import Services
-from projections.replay import replay
 from projections.resources import ResourcesProjection
 
 REPLAY_TABLE = "resources_replayed"
 
 
-def rows(services: Services, table: str) -> list[dict[str, Any]]:
+def replay(recorder: PostgresApplicationRecorder, projection: ResourcesProjection) -> None:
+    """The reference replay: every event, one statement at a time, in notification order.
+
+    Slow and plainly right; the bulk rebuild is held to what it gives.
+    """
+    with recorder.datastore.transaction(commit=True) as curs:
+        for statement in projection.create_table_statements():
+            curs.execute(statement)
+    position = 0
+    while notifications := recorder.select_notifications(
+        start=position, limit=1000, inclusive_of_start=False
+    ):
+        with recorder.datastore.transaction(commit=True) as curs:
+            projection.apply_stored(curs, notifications)
+        position = notifications[-1].id
+
+
+def rows(services: Services, table: str, order: str = "id") -> list[dict[str, Any]]:
+    """Every row of a table, in a stable order."""
     with services.datastore.get_connection() as conn:
         return conn.execute(
-            SQL("SELECT * FROM {0} ORDER BY id").format(Identifier(table))
+            SQL("SELECT * FROM {0} ORDER BY {1}").format(Identifier(table), SQL(order))
         ).fetchall()
 
 

@@ -10,6 +10,7 @@ from application.commands import RegisterResource, UpdateResource
 from application.resources import blob_key
 from domain.resource import Actor, Resource
 from tests.integration.read_models import replayed_rows, rows
+from tests.seeding import seed
 
 PROJECT = 4
 
@@ -90,3 +91,11 @@ def test_the_read_model_equals_a_replay_of_the_store(services: Services) -> None
                 )
             )
     assert replayed_rows(services) == rows(services, "resources")
+
+
+def test_a_large_append_commits_whole(services: Services) -> None:
+    """Thousands of events in one save (an import) land, with their read-model rows."""
+    seeded = seed(services, resources=1000, changes_each=4)
+    assert services.resources.recorder.max_notification_id() == seeded
+    assert len(rows(services, "resources")) == 1000
+    assert rows(services, "resources") == replayed_rows(services)

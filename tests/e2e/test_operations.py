@@ -1,0 +1,133 @@
+"""Operations over HTTP and the CLI: rebuild under traffic, status, readiness, metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+from msgspec.structs import replace
+
+from api.cli import main
+from api.services import Services
+from tests.e2e.flows import create
+from tests.feed import caught_up, running, wait_until
+from tests.seeding import seed
+
+
+def test_clients_see_no_error_while_a_rebuild_swaps(
+    client: httpx.Client, services: Services
+) -> None:
+    seed(services, resources=500, changes_each=9)
+    resource = create(client, name="watched")
+    path = f"/api/resources/{resource['id']}"
+    stop = threading.Event()
+    failures: list[str] = []
+    answered = [0]
+
+    def read_and_write() -> None:
+        number = 0
+        while not stop.is_set():
+            number += 1
+            for response in (
+                client.get(path),
+                client.get("/api/resources", params={"status": "all", "per_page": 5}),
+                client.patch(path, json={"name": f"n{number}"}),
+            ):
+                answered[0] += 1
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text}")
+
+    traffic = [threading.Thread(target=read_and_write) for _ in range(3)]
+    for thread in traffic:
+        thread.start()
+    try:
+        time.sleep(0.2)
+        for name in ("resources", "timeline"):
+            outcome = services.rebuilder(services.rebuild_targets()[name], batch_size=500).run()
+            assert outcome.differences == 0
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in traffic:
+            thread.join()
+    assert failures == []
+    assert answered[0] > 30
+    latest = client.get(path)
+    assert latest.json()["data"]["resource"]["name"].startswith("n")
+
+
+def test_ready_when_the_database_answers_and_projections_keep_up(
+    anonymous: httpx.Client, services: Services
+) -> None:
+    with running(services):
+        create_resource(services)
+        wait_until(lambda: caught_up(services))
+        response = anonymous.get("/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready"
+    assert {check["name"] for check in body["checks"]} >= {"database", "projection:activity"}
+
+
+def test_not_ready_when_the_feed_lags_beyond_its_bound(
+    anonymous: httpx.Client, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "settings", replace(services.settings, ready_max_lag_seconds=1))
+    create_resource(services)
+    time.sleep(1.2)
+    response = anonymous.get("/ready")
+    assert response.status_code == 503
+    failing = [check for check in response.json()["checks"] if not check["ok"]]
+    assert [check["name"] for check in failing] == ["projection:activity"]
+
+
+def create_resource(services: Services) -> None:
+    seed(services, resources=1, changes_each=0)
+
+
+def test_metrics_show_requests_events_and_projections(
+    client: httpx.Client, anonymous: httpx.Client, services: Services
+) -> None:
+    resource = create(client)
+    client.patch(f"/api/resources/{resource['id']}", json={"name": "renamed"})
+    client.get("/api/resources/999999")
+    text = anonymous.get("/metrics").text
+    assert "resources_requests_total{" in text
+    assert 'path="/api/resources/{resource_id}"' in text
+    assert 'status_code="404"' in text
+    assert "resources_request_duration_seconds_bucket{" in text
+    assert 'resources_events_appended_total{type="Renamed"}' in text
+    assert 'resources_projection_position{projection="activity"}' in text
+    assert 'resources_projection_lag_events{projection="activity"}' in text
+    assert "resources_event_store_head" in text
+
+
+def test_status_prints_each_projection(
+    services: Services, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = services.settings
+    assert settings.database_url is not None
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SIGNING_KEY", "test-signing-key")
+    seed(services, resources=3, changes_each=1)
+    assert main(["projections", "status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "projection",
+        "kind",
+        "position",
+        "head",
+        "lag",
+        "lag",
+        "s",
+        "runner",
+        "rebuild",
+    ]
+    activity = next(line.split() for line in lines if line.startswith("activity"))
+    assert activity[:5] == ["activity", "async", "0", "6", "6"]
+    assert activity[-2:] == ["none", "-"]
+    resources = next(line.split() for line in lines if line.startswith("resources"))
+    assert resources[:5] == ["resources", "inline", "6", "6", "0"]
