@@ -137,7 +137,7 @@ def _rebuild(services: Services, args: argparse.Namespace) -> int:
             resumed = f", resumed at {outcome.resumed_from:,}" if outcome.resumed_from else ""
             changed = f", {outcome.differences} rows changed" if outcome.differences else ""
             print(
-                f"{name}: rebuilt {outcome.events:,} events in {outcome.seconds:.1f} s"
+                f"{name}: rebuilt {outcome.events:,} events in {outcome.seconds:.2f} s"
                 f" ({outcome.events / max(outcome.seconds, 1e-9):,.0f} events/s{resumed}),"
                 f" verified{changed}, swapped in {outcome.swap_seconds * 1000:.0f} ms"
                 f" at position {outcome.position:,}",

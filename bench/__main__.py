@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import tempfile
 
-from bench import feed, history
+from bench import feed, history, rebuild
 from bench.common import database_url, fresh_database
 
 
@@ -22,6 +22,24 @@ def main() -> int:
     print("\n== Activity feed: from POST to visible in GET /api/activity ==")
     latency = feed.run(fresh_database(server_url, "bench_feed"), tempfile.mkdtemp())
     print(f"  {'append to feed':<26} {latency}   goal: within 1 s")
+
+    events = 1_000_000 if "--quick" not in sys.argv else 100_000
+    print(f"\n== Rebuild of the resources read model ({events:,} events) ==")
+    database = fresh_database(server_url, "bench_rebuild")
+    data_dir = tempfile.mkdtemp()
+    runs = rebuild.run(database, data_dir, (events // 40, events // 10))
+    for run in runs:
+        print(
+            f"  {run.events:>9,} events  {run.seconds:6.1f} s  {run.rate:9,.0f} events/s"
+            f"   peak memory {run.peak_rss_mib:5.0f} MiB"
+        )
+    print("  goal: >= 50,000 events/s on >= 1,000,000 events; memory flat across sizes")
+    done, baseline = rebuild.library_runner_rate(database)
+    print(
+        f"  library ProjectionRunner (one transaction per event): {baseline:,.0f} events/s"
+        f" ({done:,} events in {rebuild.BASELINE_SECONDS:.0f} s)"
+    )
+    print(f"  ratio: {runs[-1].rate / baseline:.1f}x the library's runner")
     return 0
 
 

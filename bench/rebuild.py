@@ -1,0 +1,151 @@
+"""Rebuild speed and memory for the `resources` read model, against the library's runner.
+
+Seeds the store (resources with ten events each), then:
+- times `resources projections rebuild resources` in a process of its own, at two
+  sizes, reading its peak memory (it must not grow with the number of events);
+- runs the library's `ProjectionRunner` — a `PostgresTrackingRecorder` view whose
+  row writes and tracking record share one transaction per event — over the same
+  store for a while, and reports the ratio of the two rates.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.projection import Projection, ProjectionRunner
+
+from projections.resources import ResourcesProjection, create_table_statements
+
+BASELINE_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class RebuildRun:
+    events: int
+    seconds: float
+    rate: float
+    peak_rss_mib: float
+
+
+def seed(database_url: str, data_dir: str, resources: int) -> int:
+    from api.services import Services
+    from api.settings import Settings
+    from tests.seeding import seed as seed_events
+
+    services = Services(
+        Settings.from_env({"DATABASE_URL": database_url, "DATA_DIR": data_dir, "SIGNING_KEY": "b"})
+    )
+    try:
+        return seed_events(services, resources=resources, changes_each=9)
+    finally:
+        services.close()
+
+
+def timed_rebuild(database_url: str, data_dir: str) -> RebuildRun:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DATA_DIR": data_dir,
+        "SIGNING_KEY": "b",
+        "LOG_LEVEL": "WARNING",
+    }
+    launcher = (
+        "import resource, sys\n"
+        "from api.cli import main\n"
+        "code = main(['projections', 'rebuild', 'resources', '--restart'])\n"
+        "print('PEAK_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "sys.exit(code)\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", launcher], env=env, capture_output=True, text=True, check=True
+    )
+    lines = finished.stdout.strip().splitlines()
+    peak_kib = int(lines[-1].split()[1])
+    summary = lines[-2]
+    events = int(summary.split("rebuilt ")[1].split(" events")[0].replace(",", ""))
+    seconds = float(summary.split(" in ")[1].split(" s ")[0])
+    return RebuildRun(
+        events=events, seconds=seconds, rate=events / seconds, peak_rss_mib=peak_kib / 1024
+    )
+
+
+class StoreReader(Application[UUID]):
+    """The service's event store, as the library's runner reads it."""
+
+    name = "Resources"
+
+
+class BaselineView(PostgresTrackingRecorder):
+    """A read-model table and its tracking record, written in one transaction per event."""
+
+    table = "resources_baseline"
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.sql_create_statements.extend(create_table_statements(self.table))
+        self.projection: ResourcesProjection | None = None
+
+    def apply(self, event: Aggregate.Event, tracking: Tracking) -> None:
+        assert self.projection is not None
+        stored = self.projection.mapper.to_stored_event(event)
+        with self.datastore.transaction(commit=True) as curs:
+            self.projection.apply_stored(curs, [stored])
+            self._insert_tracking(curs, tracking)
+
+
+class BaselineProjection(Projection[BaselineView]):
+    name = "baseline"
+    topics: tuple[str, ...] = ()
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        if isinstance(domain_event, Aggregate.Event):
+            self.view.apply(domain_event, tracking)
+        else:
+            self.view.insert_tracking(tracking)
+
+
+def library_runner_rate(database_url: str) -> tuple[int, float]:
+    """Events the library's runner projects in BASELINE_SECONDS, and its rate."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from api.database import eventsourcing_env
+
+    env = eventsourcing_env(database_url, pool_size=2)
+    params = conninfo_to_dict(database_url)
+    del params
+    with ProjectionRunner(
+        application_class=StoreReader,
+        projection_class=BaselineProjection,
+        view_class=BaselineView,
+        env={**env, "CREATE_TABLE": "y"},
+    ) as runner:
+        view = runner.projection.view
+        view.projection = ResourcesProjection(runner.app.mapper, table=BaselineView.table)
+        started = time.perf_counter()
+        first = view.max_tracking_id("Resources") or 0
+        time.sleep(BASELINE_SECONDS)
+        done = (view.max_tracking_id("Resources") or 0) - first
+        seconds = time.perf_counter() - started
+    return done, done / seconds
+
+
+def run(database_url: str, data_dir: str, sizes: tuple[int, ...]) -> list[RebuildRun]:
+    """Rebuilds at each size (in resources, ten events each), growing the store."""
+    runs = []
+    seeded = 0
+    for size in sizes:
+        seeded += seed(database_url, data_dir, size - seeded // 10)
+        runs.append(timed_rebuild(database_url, data_dir))
+    return runs
