@@ -5,15 +5,45 @@ from __future__ import annotations
 import sys
 import tempfile
 
-from bench import feed, history, rebuild
+from bench import feed, history, patch, rebuild
 from bench.common import database_url, fresh_database
+
+
+def print_patch_figures(server_url: str) -> None:
+    print("== PATCH and GET against the CRUD anchor (1 worker each, wrk -c16, A B A B) ==")
+    figures = patch.run(fresh_database(server_url, "bench_patch"), tempfile.mkdtemp())
+    for comparison in figures.comparisons:
+        ours, theirs = comparison.service, comparison.anchor
+        failed = f"  FAILED {ours.failed}" if ours.failed else ""
+        print(
+            f"  {comparison.label:<15} service {ours.rps:7,.0f}/s p99 {ours.p99_ms:6.2f} ms"
+            f" | CRUD {theirs.rps:7,.0f}/s p99 {theirs.p99_ms:6.2f} ms"
+            f" | ratio {comparison.ratio:4.2f}, p99 x{comparison.p99_ratio:4.2f}{failed}"
+        )
+    print("  goals: PATCH >= 0.70 with p99 <= 2x; GETs >= 0.90")
+    new, long = figures.flat_new, figures.flat_long
+    print(
+        f"  PATCH p50, one client: new resource {new.p50_ms:.2f} ms, with 10,000 events"
+        f" {long.p50_ms:.2f} ms (x{long.p50_ms / new.p50_ms:.2f}; goal <= 1.25)"
+    )
+    one = figures.comparisons[0].service
+    print(
+        f"  two workers: {figures.two_workers.rps:,.0f} PATCH/s against one worker's"
+        f" {one.rps:,.0f}/s (goal: more)"
+    )
 
 
 def main() -> int:
     server_url = database_url()
     print("Resource service benchmarks (figures from this run; ratios are what count)\n")
 
-    print(f"== Audit reads on one resource with {history.EVENTS:,} events (HTTP, sequential) ==")
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    if only in (None, "patch"):
+        print_patch_figures(server_url)
+    if only == "patch":
+        return 0
+
+    print(f"\n== Audit reads on one resource with {history.EVENTS:,} events (HTTP, sequential) ==")
     figures = history.run(fresh_database(server_url, "bench_history"), tempfile.mkdtemp())
     for label, latency in figures.items():
         goal = "   goal p99 < 10 ms" if label != "GET (current)" else ""

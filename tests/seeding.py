@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from api.services import Services
 from domain.resource import Actor, Resource
 
 SEEDER = Actor(user_id="seeder")
 
 
-def seed(services: Services, *, resources: int, changes_each: int, project_id: int = 4) -> int:
-    """Registers resources with `changes_each` renames each; returns the events appended."""
+def seed(
+    services: Services,
+    *,
+    resources: int,
+    changes_each: int,
+    project_id: int = 4,
+    links: bool = False,
+) -> int:
+    """Registers resources with `changes_each` renames each; returns the events appended.
+
+    Files stay pending; links (`links=True`) are uploaded at once.
+    """
     app = services.resources
     pending: list[Resource] = []
     events = 0
     for _ in range(resources):
-        resource = Resource.register_file(
-            resource_id=app.ids.next_id(),
-            project_id=project_id,
-            name="seed",
-            description=None,
-            mime_type=None,
-            size_bytes=None,
-            by=SEEDER,
+        facts: dict[str, Any] = {
+            "resource_id": app.ids.next_id(),
+            "project_id": project_id,
+            "name": "seed",
+            "description": None,
+            "mime_type": None,
+            "size_bytes": None,
+            "by": SEEDER,
+        }
+        resource = (
+            Resource.register_link(url="https://example.com/seed", **facts)
+            if links
+            else Resource.register_file(**facts)
         )
         for change in range(changes_each):
             resource.rename(f"seed-{change}", by=SEEDER)

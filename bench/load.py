@@ -1,0 +1,69 @@
+"""Side-by-side load against the service and the CRUD anchor, with wrk."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    failed: int
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def wrk(
+    base: str,
+    script: str,
+    *args: str,
+    seconds: int = 10,
+    connections: int = 16,
+) -> LoadResult:
+    """One wrk run; `failed` counts non-2xx answers and socket errors."""
+    if not wrk_available():
+        sys.exit("make bench needs wrk: apt-get install -y wrk")
+    completed = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-s",
+            str(HERE / script),
+            base,
+            "--",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT"))
+    fields = dict(part.split("=") for part in line.split()[1:])
+    return LoadResult(
+        rps=float(fields["rps"]),
+        p50_ms=float(fields["p50_ms"]),
+        p99_ms=float(fields["p99_ms"]),
+        failed=int(fields["non2xx"]) + int(fields["errors"]),
+    )
+
+
+def median(results: list[LoadResult]) -> LoadResult:
+    return LoadResult(
+        rps=statistics.median(r.rps for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        failed=sum(r.failed for r in results),
+    )

@@ -1,0 +1,16 @@
+-- wrk script: PATCH one resource (its id is the first argument) with a rename.
+-- usage: wrk -s patch_one.lua URL -- ID TOKEN
+local id, token = 1, "bench-key"
+function init(args) id = tonumber(args[1] or "1"); token = args[2] or token end
+local counter = 0
+function request()
+  counter = counter + 1
+  return wrk.format("PATCH", "/api/resources/" .. id,
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token},
+    '{"name":"one-' .. counter .. '.docx"}')
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT rps=%.1f p50_ms=%.2f p99_ms=%.2f non2xx=%d errors=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
