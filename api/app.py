@@ -17,6 +17,7 @@ from api.controllers.health import HealthController
 from api.controllers.history import HistoryController
 from api.controllers.resources import ResourceController
 from api.errors import EXCEPTION_HANDLERS
+from api.hot_path import HotPath
 from api.metrics import ServiceMetrics
 from api.request_ids import echo_request_id
 from api.services import Services
@@ -31,6 +32,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     """Builds the app; the services (database pool, blob store) open on startup."""
     state: dict[str, Services] = {}
     metrics: dict[str, ServiceMetrics] = {}
+    hot: dict[str, HotPath] = {}
     if services is not None:
         state["services"] = services
 
@@ -48,6 +50,16 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         recorder.on_recorded.remove(metrics["metrics"].count_appended)
         if services is None:
             state.pop("services").close()
+
+    async def open_async() -> None:
+        await state["services"].appender.open()
+        hot["path"] = HotPath(state["services"])
+
+    async def close_async() -> None:
+        await state["services"].appender.close()
+
+    def provide_hot_path() -> HotPath:
+        return hot["path"]
 
     def provide_services() -> Services:
         return state["services"]
@@ -75,12 +87,13 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "metrics": Provide(provide_metrics, sync_to_thread=False),
+            "hot_path": Provide(provide_hot_path, sync_to_thread=False),
         },
         middleware=[prometheus.middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[echo_request_id],
-        on_startup=[open_services],
-        on_shutdown=[close_services],
+        on_startup=[open_services, open_async],
+        on_shutdown=[close_async, close_services],
         request_max_body_size=JSON_BODY_LIMIT,
         openapi_config=OpenAPIConfig(
             title="Resource service",

@@ -20,13 +20,22 @@ def _unauthorized(message: str) -> ApiError:
 
 def authenticate(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> Principal:
     """The principal of the request's key; 401 for a missing, malformed or dead key."""
+    principal = services.keys.authenticate(bearer_secret(request))
+    if principal is None:
+        raise invalid_key()
+    return replace(principal, request_id=request_id(request))
+
+
+def bearer_secret(request: Request[Any, Any, Any]) -> str:
+    """The key sent as `Authorization: Bearer <key>`; 401 when there is none."""
     header = request.headers.get("authorization")
     if not header:
         raise _unauthorized("An API key is required: send Authorization: Bearer <key>.")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise _unauthorized("Send the API key as Authorization: Bearer <key>.")
-    principal = services.keys.authenticate(secret.strip())
-    if principal is None:
-        raise _unauthorized("The API key is not valid.")
-    return replace(principal, request_id=request_id(request))
+    return secret.strip()
+
+
+def invalid_key() -> ApiError:
+    return _unauthorized("The API key is not valid.")

@@ -32,6 +32,11 @@ class KeyListing(Struct, frozen=True, kw_only=True):
     revoked_at: datetime | None
 
 
+def secret_digest(secret: str) -> bytes | None:
+    """The stored form of a key, or None when the text cannot be a key at all."""
+    return _digest(secret) if _KEY_SHAPE.fullmatch(secret) else None
+
+
 def _digest(secret: str) -> bytes:
     # Keys carry 256 random bits, so a fast hash is enough: there is nothing
     # to brute-force, and a slow hash would cost every request.

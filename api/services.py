@@ -22,6 +22,7 @@ from application.ports import BlobStore
 from application.resources import ResourceApplication
 from domain.resource import Resource
 from projections.activity import ActivityProjection, ActivityView, ResourceStates
+from projections.fast_store import AsyncAppender
 from projections.queries import ResourceQueries
 from projections.rebuild import (
     BATCH_SIZE,
@@ -67,6 +68,14 @@ class Services:
         self.timeline = TimelineQueries(self.datastore)
         self.history = ResourceHistory(self.resources)
         self.idempotency = IdempotencyKeys(self.database_url)
+        self.appender = AsyncAppender(
+            conninfo=self.database_url,
+            recorder=recorder,
+            resources=ResourcesProjection(self.resources.mapper),
+            timeline=TimelineProjection(self.resources.mapper),
+            snapshots_table=f"{self.resources.name.lower()}_snapshots",
+            pool_size=pool_size,
+        )
         self.activity = ActivityView(self.datastore)
         self.activity.create_table()
         create_state_table(self.datastore)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -25,6 +26,7 @@ from domain.errors import InvalidValue
 from domain.resource import Resource, resource_uuid
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_ATTEMPTS = 12
 """How often a change is retried against fresh state after losing a race."""
@@ -37,6 +39,54 @@ conflicts arise only between processes, where a jittered retry resolves them."""
 def blob_key(resource_id: int) -> str:
     """Where a file resource's bytes are kept in the blob store."""
     return f"resources/{resource_id}"
+
+
+def check_expected_version(resource: Resource, command: Command) -> None:
+    """If-Match: the command applies only to the version the client saw."""
+    if command.expected_versions is not None and resource.version not in command.expected_versions:
+        raise VersionMismatch(resource.version)
+
+
+def apply_update(resource: Resource, command: UpdateResource, blobs: BlobStore) -> None:
+    """The changes a PATCH asks for, as the aggregate's own commands (checks included)."""
+    if command.name is not UNSET:
+        resource.rename(command.name, by=command.by)
+    if command.description is not UNSET:
+        resource.describe(command.description, by=command.by)
+    if command.confirm_upload and resource.status == "pending":
+        stored_size = blobs.size(blob_key(resource.resource_id))
+        resource.confirm_upload(stored_size, by=command.by)
+
+
+async def update_async(
+    command: UpdateResource,
+    *,
+    load: Callable[[], Awaitable[Resource]],
+    append: Callable[[Resource, list[Resource.Changed]], Awaitable[T]],
+    blobs: BlobStore,
+) -> tuple[Resource, T | None]:
+    """The update use case on async I/O: load, decide, append; again when a writer won.
+
+    `load` raises ResourceNotFound; `append` raises IntegrityError on a version
+    conflict. Returns the resource and what `append` returned (None: nothing changed).
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        resource = await load()
+        check_expected_version(resource, command)
+        apply_update(resource, command, blobs)
+        events = [
+            event for event in resource.collect_events() if isinstance(event, Resource.Changed)
+        ]
+        if not events:
+            return resource, None
+        try:
+            return resource, await append(resource, events)
+        except IntegrityError:
+            logger.info(
+                "version conflict on resource %s, attempt %s", resource.resource_id, attempt
+            )
+            await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter
+    raise ConcurrentUpdate(command.resource_id)
 
 
 class ResourceApplication(Application[UUID]):
@@ -97,16 +147,11 @@ class ResourceApplication(Application[UUID]):
         nothing appends nothing.
         """
 
-        def change(resource: Resource) -> None:
-            if command.name is not UNSET:
-                resource.rename(command.name, by=command.by)
-            if command.description is not UNSET:
-                resource.describe(command.description, by=command.by)
-            if command.confirm_upload and resource.status == "pending":
-                stored_size = self.blobs.size(blob_key(resource.resource_id))
-                resource.confirm_upload(stored_size, by=command.by)
-
-        return self._change(command, command.resource_id, change)
+        return self._change(
+            command,
+            command.resource_id,
+            lambda resource: apply_update(resource, command, self.blobs),
+        )
 
     def delete(self, command: DeleteResource) -> Resource:
         """Deletes the resource from the read models and its bytes; history stays."""
@@ -148,11 +193,7 @@ class ResourceApplication(Application[UUID]):
         with self._locks[resource_id % LOCK_STRIPES]:
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 resource = self.find(command.project_id, resource_id)
-                if (
-                    command.expected_versions is not None
-                    and resource.version not in command.expected_versions
-                ):
-                    raise VersionMismatch(resource.version)
+                check_expected_version(resource, command)
                 change(resource)
                 try:
                     self.save(resource)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from eventsourcing.domain import Snapshot
 from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.utils import get_topic
 from msgspec import Struct
 from psycopg.sql import SQL, Identifier
 
+from domain.resource import Resource, resource_uuid
 from projections.resources import READ_MODEL_TABLE
 
 StatusFilter = Literal["uploaded", "pending", "all"]
@@ -30,6 +33,40 @@ class ResourceRecord(Struct, frozen=True, kw_only=True):
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+def resource_from_record(record: ResourceRecord) -> Resource:
+    """The aggregate as the row says it is at `record.version`.
+
+    The row is written in the same transaction as the events, so it is the state
+    after exactly `version` events; a command decided on it appends at
+    `version + 1`, which the store refuses if anyone appended first. So the row
+    serves as the write side's cached state, verified by every append.
+    """
+    state = {
+        "_created_on": record.created_at,
+        "_modified_on": record.updated_at,
+        "resource_id": record.id,
+        "project_id": record.project_id,
+        "name": record.name,
+        "description": record.description,
+        "mime_type": record.mime_type,
+        "size_bytes": record.size_bytes,
+        "url": record.link_url,
+        "status": record.status,
+        "created_by": record.created_by,
+        "deleted": False,
+    }
+    snapshot = Snapshot(
+        originator_id=resource_uuid(record.id),
+        originator_version=record.version,
+        timestamp=record.updated_at,
+        topic=get_topic(Resource),
+        state=state,
+    )
+    restored = snapshot.mutate(None)
+    assert isinstance(restored, Resource)
+    return restored
 
 
 class ResourcePage(Struct, frozen=True, kw_only=True):

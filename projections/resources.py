@@ -229,7 +229,7 @@ class ResourcesProjection:
         self._delete = SQL("DELETE FROM {name} WHERE aggregate_id = ANY(%s)").format(
             name=self._name
         )
-        self._updates: dict[tuple[str, ...], Composed] = {}
+        self._updates: dict[tuple[tuple[str, ...], bool], Composed] = {}
 
     def create_table_statements(self) -> list[Composed]:
         return create_table_statements(self.table)
@@ -244,31 +244,46 @@ class ResourcesProjection:
                 decoded.append(domain_event)
         return decoded
 
-    def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:
-        """Writes the effect of an append's events: one statement per resource, not per event.
+    def statements(
+        self, stored_events: Iterable[StoredEvent], *, returning: bool = False
+    ) -> list[tuple[Composed, Sequence[Any]]]:
+        """The SQL that writes an append's events: one statement per resource, not per event.
 
-        Runs inside the append's pipelined transaction, so it never waits for a result.
+        With `returning`, updates return the row after them (for read-your-writes).
         """
-        effects = [
-            effect
-            for event in self.events(stored_events)
-            if (effect := resource_effect(event)) is not None
-        ]
+        return self.statements_for(self.events(stored_events), returning=returning)
+
+    def statements_for(
+        self, events: Iterable[Aggregate.Event], *, returning: bool = False
+    ) -> list[tuple[Composed, Sequence[Any]]]:
+        """As `statements`, for events already decoded (the append at hand has them)."""
+        effects = [effect for event in events if (effect := resource_effect(event)) is not None]
         inserts, updates, removals = merge_effects(effects)
+        statements: list[tuple[Composed, Sequence[Any]]] = []
         if len(inserts) == 1:
-            curs.execute(self._insert, inserts[0])
+            statements.append((self._insert, inserts[0]))
         elif inserts:
-            curs.execute(self._insert_many, [list(column) for column in zip(*inserts, strict=True)])
+            statements.append(
+                (self._insert_many, [list(column) for column in zip(*inserts, strict=True)])
+            )
         for update in updates:
-            curs.execute(
-                self._update(tuple(update.values)),
-                (*update.values.values(), update.aggregate_id, update.version),
+            statements.append(
+                (
+                    self._update(tuple(update.values), returning=returning),
+                    (*update.values.values(), update.aggregate_id, update.version),
+                )
             )
         if removals:
-            curs.execute(self._delete, (removals,))
+            statements.append((self._delete, (removals,)))
+        return statements
 
-    def _update(self, columns: tuple[str, ...]) -> Composed:
-        statement = self._updates.get(columns)
+    def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:
+        """Writes an append's events, inside its pipelined transaction (never waiting)."""
+        for statement, params in self.statements(stored_events):
+            curs.execute(statement, params)
+
+    def _update(self, columns: tuple[str, ...], *, returning: bool = False) -> Composed:
+        statement = self._updates.get((columns, returning))
         if statement is None:
             statement = SQL(
                 "UPDATE {name} SET {assignments} WHERE aggregate_id = %s AND version < %s"
@@ -278,7 +293,9 @@ class ResourcesProjection:
                     SQL("{0} = %s").format(Identifier(column)) for column in columns
                 ),
             )
-            self._updates[columns] = statement
+            if returning:
+                statement += SQL(" RETURNING {0}").format(SQL(", ").join(map(Identifier, COLUMNS)))
+            self._updates[(columns, returning)] = statement
         return statement
 
     def write_batch(

@@ -64,11 +64,27 @@ class TimelineProjection:
                 rows.append(timeline_row(domain_event))
         return rows
 
-    def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:
+    def statements(
+        self, stored_events: Iterable[StoredEvent]
+    ) -> list[tuple[Composed, Sequence[Any]]]:
         """One multi-row insert for all of an append's events."""
-        rows = self._rows(stored_events)
-        if rows:
-            curs.execute(self._insert, [list(column) for column in zip(*rows, strict=True)])
+        return self.rows_statements(self._rows(stored_events))
+
+    def statements_for(
+        self, events: Iterable[Aggregate.Event]
+    ) -> list[tuple[Composed, Sequence[Any]]]:
+        return self.rows_statements([timeline_row(event) for event in events])
+
+    def rows_statements(
+        self, rows: Sequence[tuple[UUID, int, datetime]]
+    ) -> list[tuple[Composed, Sequence[Any]]]:
+        if not rows:
+            return []
+        return [(self._insert, [list(column) for column in zip(*rows, strict=True)])]
+
+    def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:
+        for statement, params in self.statements(stored_events):
+            curs.execute(statement, params)
 
     def write_batch(
         self, curs: Cursor[Any], table: str, stored_events: Sequence[StoredEvent]

@@ -6,8 +6,10 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
@@ -18,6 +20,8 @@ from msgspec import UNSET
 from api.auth import authenticate
 from api.conditions import AnyVersion, parse_if_match
 from api.errors import ApiError, not_found
+from api.hot_path import HotPath
+from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import respond_once
 from api.keys import Principal
 from api.representation import etag, record_of, resource_out, resource_response
@@ -46,6 +50,11 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
         status: ResponseSpec(ErrorEnvelope, description="An error", generate_examples=False)
         for status in (401, *statuses)
     }
+
+
+def id_or_none(resource_id: int) -> int:
+    """The id to look up: 0 (which names nothing) for one out of range."""
+    return resource_id if 1 <= resource_id <= MAX_ID else 0
 
 
 def existing_id(resource_id: int) -> int:
@@ -172,20 +181,20 @@ class ResourceController(Controller):
         "/",
         operation_id="listResources",
         summary="The project's resources, newest first",
-        sync_to_thread=True,
         responses=error_responses(400),
     )
-    def list_resources(
+    async def list_resources(
         self,
+        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
-        principal: NamedDependency[Principal],
+        hot_path: NamedDependency[HotPath],
         page: Annotated[int, QueryParameter(ge=1, le=MAX_ID, description="From 1")] = 1,
         per_page: Annotated[int, QueryParameter(ge=1, le=100, description="1 to 100")] = 20,
         status: Annotated[
             Literal["uploaded", "pending", "all"], QueryParameter(description="Which resources")
         ] = "uploaded",
     ) -> ResourceListEnvelope:
-        found = services.queries.page(principal.project_id, status, page, per_page)
+        _, found = await hot_path.page(request, status, page, per_page)
         return ResourceListEnvelope(
             data=ResourcesData(
                 resources=[resource_out(record, services.signer) for record in found.resources]
@@ -202,13 +211,13 @@ class ResourceController(Controller):
         "/{resource_id:int}",
         operation_id="getResource",
         summary="One resource, now or as it was at a version or time",
-        sync_to_thread=True,
         responses=error_responses(400, 404),
     )
-    def get_resource(
+    async def get_resource(
         self,
+        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
-        principal: NamedDependency[Principal],
+        hot_path: NamedDependency[HotPath],
         resource_id: ResourceId,
         version: Annotated[
             int | None, QueryParameter(description="The resource as it was after its N-th event")
@@ -217,57 +226,50 @@ class ResourceController(Controller):
             str | None, QueryParameter(description="The resource as it was at this RFC 3339 time")
         ] = None,
     ) -> Response[ResourceEnvelope]:
+        principal, record = await hot_path.load(request, id_or_none(resource_id))
         resource_id = existing_id(resource_id)
-        if version is not None and as_of is not None:
-            raise ApiError(400, "Ask for either version or as_of, not both.")
-        if as_of is not None:
-            moment = parse_rfc3339(as_of, "as_of")
-            version = services.timeline.version_at(resource_id, moment)
-            if version is None:
+        if version is None and as_of is None:
+            if record is None:
                 raise not_found()
-        if version is not None:
-            past = services.history.at_version(principal.project_id, resource_id, version)
-            return resource_response(record_of(past), services.signer, offer_upload=False)
-        record = services.queries.get(principal.project_id, resource_id)
-        if record is None:
-            raise not_found()
-        return resource_response(record, services.signer)
+            return resource_response(record, services.signer)
+        return await anyio.to_thread.run_sync(
+            partial(_in_the_past, services, principal, resource_id, version, as_of)
+        )
 
     @patch(
         "/{resource_id:int}",
         operation_id="updateResource",
         summary="Rename, describe, or confirm the upload; returns the state after it",
-        sync_to_thread=True,
         before_request=require_json,
         responses=error_responses(400, 404, 409, 412, 415, 422),
     )
-    def update(
+    async def update(
         self,
         request: Request[Any, Any, Any],
         services: NamedDependency[Services],
-        principal: NamedDependency[Principal],
+        hot_path: NamedDependency[HotPath],
         resource_id: ResourceId,
         data: JSONBody[UpdateResourceBody],
     ) -> Response[ResourceEnvelope]:
+        if request.headers.get(IDEMPOTENCY_HEADER) is not None:
+            principal = await anyio.to_thread.run_sync(authenticate, request, services)
+            return await anyio.to_thread.run_sync(
+                partial(_update_once, request, services, principal, resource_id, data)
+            )
 
-        def update() -> Response[ResourceEnvelope]:
-            with version_preconditions():
-                services.resources.update(
-                    UpdateResource(
-                        **acting(principal),
-                        expected_versions=expected_versions(request),
-                        resource_id=existing_id(resource_id),
-                        name=data.name,
-                        description=data.description,
-                        confirm_upload=data.status is not UNSET,
-                    )
-                )
-            record = _read_back(services, principal, resource_id)
-            return resource_response(record, services.signer)
+        def command_for(principal: Principal) -> UpdateResource:
+            return UpdateResource(
+                **acting(principal),
+                expected_versions=expected_versions(request),
+                resource_id=resource_id,
+                name=data.name,
+                description=data.description,
+                confirm_upload=data.status is not UNSET,
+            )
 
-        return respond_once(
-            request, services.idempotency, principal.project_id, msgspec.json.encode(data), update
-        )
+        with version_preconditions():
+            record = await hot_path.update(request, id_or_none(resource_id), command_for)
+        return resource_response(record, services.signer)
 
     @delete(
         "/{resource_id:int}",
@@ -291,3 +293,52 @@ class ResourceController(Controller):
                     resource_id=existing_id(resource_id),
                 )
             )
+
+
+def _update_once(
+    request: Request[Any, Any, Any],
+    services: Services,
+    principal: Principal,
+    resource_id: int,
+    data: UpdateResourceBody,
+) -> Response[ResourceEnvelope]:
+    """A PATCH with an Idempotency-Key: run once per key, on the synchronous path."""
+
+    def update() -> Response[ResourceEnvelope]:
+        with version_preconditions():
+            services.resources.update(
+                UpdateResource(
+                    **acting(principal),
+                    expected_versions=expected_versions(request),
+                    resource_id=existing_id(resource_id),
+                    name=data.name,
+                    description=data.description,
+                    confirm_upload=data.status is not UNSET,
+                )
+            )
+        record = _read_back(services, principal, resource_id)
+        return resource_response(record, services.signer)
+
+    return respond_once(
+        request, services.idempotency, principal.project_id, msgspec.json.encode(data), update
+    )
+
+
+def _in_the_past(
+    services: Services,
+    principal: Principal,
+    resource_id: int,
+    version: int | None,
+    as_of: str | None,
+) -> Response[ResourceEnvelope]:
+    """GET with ?version or ?as_of: the resource rebuilt from its events."""
+    if version is not None and as_of is not None:
+        raise ApiError(400, "Ask for either version or as_of, not both.")
+    if as_of is not None:
+        moment = parse_rfc3339(as_of, "as_of")
+        version = services.timeline.version_at(resource_id, moment)
+        if version is None:
+            raise not_found()
+    assert version is not None
+    past = services.history.at_version(principal.project_id, resource_id, version)
+    return resource_response(record_of(past), services.signer, offer_upload=False)
