@@ -144,7 +144,11 @@ class Rebuilder:
             resumed_from = self._begin(restart=restart)
             position = self._build(resumed_from, started)
             swap_started = time.perf_counter()
-            position, differences = self._swap(position, accept_changes=accept_changes)
+            try:
+                position, differences = self._swap(position, accept_changes=accept_changes)
+            except VerificationFailed:
+                self._discard()  # what it built is suspect: the next run starts afresh
+                raise
             finished = time.perf_counter()
         return RebuildOutcome(
             name=self._target.name,
@@ -179,6 +183,14 @@ class Rebuilder:
                 (self._target.name, self.aside),
             )
         return 0
+
+    def _discard(self) -> None:
+        with self._datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("DROP TABLE IF EXISTS {0}").format(Identifier(self.aside)))
+            curs.execute(
+                SQL("DELETE FROM {0} WHERE name = %s").format(Identifier(STATE_TABLE)),
+                (self._target.name,),
+            )
 
     def _next_batch(self, position: int) -> Sequence[Notification]:
         notifications: Sequence[Notification] = self._recorder.select_notifications(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import Notification
@@ -25,8 +25,40 @@ from projections.resources import (
 from projections.timeline import TIMELINE_TABLE, TimelineProjection, create_timeline_statements
 
 
-class ResourcesRebuild:
-    """The `resources` read model (inline): folded in memory, written with COPY."""
+class InlineRebuild:
+    """A read model written inline by every append: no position of its own to move."""
+
+    name: str
+    live_table: str
+    columns: tuple[str, ...]
+    key_columns: int
+
+    def __init__(
+        self,
+        projection: ResourcesProjection | TimelineProjection,
+        create: Callable[[str], list[Composed]],
+    ) -> None:
+        self.projection = projection
+        self._create = create
+
+    def create_statements(self, table: str) -> list[Composed]:
+        return self._create(table)
+
+    def write_batch(
+        self, curs: Cursor[Any], table: str, notifications: Sequence[Notification]
+    ) -> None:
+        self.projection.write_batch(curs, table, notifications)
+
+    def live_position(self, curs: Cursor[Any]) -> int | None:
+        """None: written in every append, the live table never lags."""
+        return None
+
+    def after_swap(self, curs: Cursor[Any], position: int) -> None:
+        """Nothing to do: the inline projection writes to whichever table is live."""
+
+
+class ResourcesRebuild(InlineRebuild):
+    """The `resources` read model: folded in memory, written with COPY."""
 
     name = "resources"
     live_table = READ_MODEL_TABLE
@@ -34,26 +66,11 @@ class ResourcesRebuild:
     key_columns = 1
 
     def __init__(self, projection: ResourcesProjection) -> None:
-        self.projection = projection
-
-    def create_statements(self, table: str) -> list[Composed]:
-        return create_table_statements(table)
-
-    def write_batch(
-        self, curs: Cursor[Any], table: str, notifications: Sequence[Notification]
-    ) -> None:
-        self.projection.write_batch(curs, table, notifications)
-
-    def after_swap(self, curs: Cursor[Any], position: int) -> None:
-        """Nothing to do: the inline projection writes to whichever table is live."""
-
-    def live_position(self, curs: Cursor[Any]) -> int | None:
-        """None: written in every append, the live table never lags."""
-        return None
+        super().__init__(projection, create_table_statements)
 
 
-class TimelineRebuild:
-    """The `resource_timeline` read model (inline)."""
+class TimelineRebuild(InlineRebuild):
+    """The `resource_timeline` read model."""
 
     name = "timeline"
     live_table = TIMELINE_TABLE
@@ -61,22 +78,7 @@ class TimelineRebuild:
     key_columns = 2
 
     def __init__(self, projection: TimelineProjection) -> None:
-        self.projection = projection
-
-    def create_statements(self, table: str) -> list[Composed]:
-        return create_timeline_statements(table)
-
-    def write_batch(
-        self, curs: Cursor[Any], table: str, notifications: Sequence[Notification]
-    ) -> None:
-        self.projection.write_batch(curs, table, notifications)
-
-    def after_swap(self, curs: Cursor[Any], position: int) -> None:
-        """Nothing to do: the inline projection writes to whichever table is live."""
-
-    def live_position(self, curs: Cursor[Any]) -> int | None:
-        """None: written in every append, the live table never lags."""
-        return None
+        super().__init__(projection, create_timeline_statements)
 
 
 class ActivityRebuild:

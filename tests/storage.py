@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from eventsourcing.postgres import PostgresDatastore
+
+from api.settings import Settings
 
 WRITTEN_TABLES = (
     "resources_events",
@@ -24,3 +28,14 @@ def empty(datastore: PostgresDatastore, *, keys: bool = True) -> None:
             curs.execute(f"DROP TABLE IF EXISTS {table}__rebuild")
         # The library keeps a migration marker row in tracking tables: keep it.
         curs.execute("DELETE FROM activity_tracking WHERE application_name <> '__migration__'")
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The environment a `resources` process needs to use the test database."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "DATA_DIR": str(settings.data_dir),
+        "SIGNING_KEY": "test-signing-key",
+        "LOG_LEVEL": "WARNING",
+    }

@@ -10,27 +10,17 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
 from api.auth import authenticate
-from api.controllers.history import Page, PerPage
+from api.controllers.history import Page, PerPage, event_fields
 from api.controllers.resources import MAX_ID, error_responses, parse_rfc3339
 from api.errors import ApiError
 from api.keys import Principal
-from api.schemas import ActivityData, ActivityEnvelope, ActivityEvent, Change, Pagination
+from api.schemas import ActivityData, ActivityEnvelope, ActivityEvent, Pagination
 from api.services import Services
 from projections.activity import EVENT_TYPES, ActivityEntry, ActivityFilter
 
 
 def activity_event(entry: ActivityEntry) -> ActivityEvent:
-    return ActivityEvent(
-        id=entry.id,
-        resource_id=entry.resource_id,
-        version=entry.version,
-        type=entry.type,
-        occurred_at=entry.occurred_at,
-        actor=entry.actor,
-        key_id=entry.key_id,
-        request_id=entry.request_id,
-        changes={field: Change(from_=old, to=new) for field, (old, new) in entry.changes.items()},
-    )
+    return ActivityEvent(id=entry.id, resource_id=entry.resource_id, **event_fields(entry))
 
 
 class ActivityController(Controller):

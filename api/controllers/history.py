@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
@@ -21,21 +21,25 @@ from api.schemas import (
 )
 from api.services import Services
 from application.history import HistoryEntry
+from projections.activity import ActivityEntry
 
 Page = Annotated[int, QueryParameter(ge=1, le=MAX_ID, description="From 1")]
 PerPage = Annotated[int, QueryParameter(ge=1, le=100, description="1 to 100")]
 
 
-def history_event(entry: HistoryEntry) -> HistoryEvent:
-    return HistoryEvent(
-        version=entry.version,
-        type=entry.type,
-        occurred_at=entry.occurred_at,
-        actor=entry.actor,
-        key_id=entry.key_id,
-        request_id=entry.request_id,
-        changes={field: Change(from_=old, to=new) for field, (old, new) in entry.changes.items()},
-    )
+def event_fields(entry: HistoryEntry | ActivityEntry) -> dict[str, Any]:
+    """What the history and the activity feed show of every event."""
+    return {
+        "version": entry.version,
+        "type": entry.type,
+        "occurred_at": entry.occurred_at,
+        "actor": entry.actor,
+        "key_id": entry.key_id,
+        "request_id": entry.request_id,
+        "changes": {
+            field: Change(from_=old, to=new) for field, (old, new) in entry.changes.items()
+        },
+    }
 
 
 class HistoryController(Controller):
@@ -63,7 +67,9 @@ class HistoryController(Controller):
             principal.project_id, existing_id(resource_id), page, per_page
         )
         return HistoryEnvelope(
-            data=HistoryData(events=[history_event(entry) for entry in found.entries]),
+            data=HistoryData(
+                events=[HistoryEvent(**event_fields(entry)) for entry in found.entries]
+            ),
             pagination=Pagination(
                 page=page,
                 per_page=per_page,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 from api.services import Services
 from domain.resource import resource_uuid
 from tests.e2e.flows import create
+from tests.storage import cli_env
 
 CLIENTS = 20
 
@@ -28,14 +28,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def two_servers(services: Services) -> Iterator[list[str]]:
-    settings = services.settings
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "DATA_DIR": str(settings.data_dir),
-        "SIGNING_KEY": "test-signing-key",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = cli_env(services.settings)
     ports = [free_port(), free_port()]
     processes = [
         subprocess.Popen(

@@ -16,6 +16,7 @@ from application.commands import DeleteResource, RegisterResource, UpdateResourc
 from projections.activity import UPSTREAM, ActivityFilter, ActivityView
 from projections.resources import is_resource_event
 from tests.feed import caught_up, running, wait_until
+from tests.storage import cli_env
 
 PROJECT = 4
 
@@ -115,14 +116,7 @@ def test_two_runners_at_once_only_one_processes(services: Services) -> None:
 
 def runner_process(services: Services) -> subprocess.Popen[bytes]:
     """`resources projections run` in its own process, as an operator starts it."""
-    settings = services.settings
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "DATA_DIR": str(settings.data_dir),
-        "SIGNING_KEY": "test-signing-key",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = cli_env(services.settings)
     return subprocess.Popen([sys.executable, "-m", "api.cli", "projections", "run"], env=env)
 
 
@@ -159,14 +153,7 @@ def test_a_runner_killed_mid_batch_resumes_without_loss_or_duplicates(
         services.resources.update(
             UpdateResource(project_id=PROJECT, actor="u", resource_id=resource_id, description="d")
         )
-    settings = services.settings
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "DATA_DIR": str(settings.data_dir),
-        "SIGNING_KEY": "test-signing-key",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = cli_env(services.settings)
     command = [sys.executable, "-m", "api.cli", "projections", "run"]
     runner = subprocess.Popen(command, env=env)
     try:

@@ -28,23 +28,27 @@ from projections.resources import ResourcesProjection
 from tests.feed import caught_up, running, wait_until
 from tests.integration.read_models import replayed_rows, rows
 from tests.seeding import seed
+from tests.storage import cli_env as process_env
 
 PROJECT = 4
 
 
 def cli_env(services: Services) -> dict[str, str]:
-    settings = services.settings
-    return {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "DATA_DIR": str(settings.data_dir),
-        "SIGNING_KEY": "test-signing-key",
-        "LOG_LEVEL": "WARNING",
-    }
+    return process_env(services.settings)
 
 
 def rebuild_command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "api.cli", "projections", "rebuild", *arguments]
+
+
+class ForgetsRenames(ResourcesProjection):
+    """A deliberately broken projection version: it drops every rename."""
+
+    def write_batch(
+        self, curs: Cursor[Any], table: str, stored_events: Sequence[StoredEvent]
+    ) -> None:
+        kept = [event for event in stored_events if not event.topic.endswith(".Renamed")]
+        super().write_batch(curs, table, kept)
 
 
 def test_a_rebuild_gives_the_same_read_models(services: Services) -> None:
@@ -103,13 +107,6 @@ def test_a_rebuild_under_concurrent_writes_skips_no_event(services: Services) ->
 def test_a_broken_projection_fails_verification_and_leaves_the_live_model(
     services: Services,
 ) -> None:
-    class ForgetsRenames(ResourcesProjection):
-        def write_batch(
-            self, curs: Cursor[Any], table: str, stored_events: Sequence[StoredEvent]
-        ) -> None:
-            kept = [event for event in stored_events if not event.topic.endswith(".Renamed")]
-            super().write_batch(curs, table, kept)
-
     seed(services, resources=50, changes_each=2)
     before = rows(services, "resources")
     broken = ResourcesRebuild(ForgetsRenames(services.resources.mapper))
@@ -119,18 +116,12 @@ def test_a_broken_projection_fails_verification_and_leaves_the_live_model(
     assert failed.value.samples[:3] == ["1", "2", "3"]
     assert "rows differ" in str(failed.value)
     assert rows(services, "resources") == before
-    fixed = services.rebuilder(services.rebuild_targets()["resources"]).run(restart=True)
-    assert fixed.differences == 0
+    assert rebuilds_in_progress(services.datastore) == {}
+    fixed = services.rebuilder(services.rebuild_targets()["resources"]).run()
+    assert (fixed.differences, fixed.resumed_from) == (0, 0)
 
 
 def test_changes_can_be_accepted_deliberately(services: Services) -> None:
-    class ForgetsRenames(ResourcesProjection):
-        def write_batch(
-            self, curs: Cursor[Any], table: str, stored_events: Sequence[StoredEvent]
-        ) -> None:
-            kept = [event for event in stored_events if not event.topic.endswith(".Renamed")]
-            super().write_batch(curs, table, kept)
-
     seed(services, resources=5, changes_each=1)
     changed = ResourcesRebuild(ForgetsRenames(services.resources.mapper))
     outcome = services.rebuilder(changed).run(accept_changes=True)
