@@ -33,31 +33,25 @@ def print_patch_figures(server_url: str) -> None:
     )
 
 
-def main() -> int:
-    server_url = database_url()
-    print("Resource service benchmarks (figures from this run; ratios are what count)\n")
-
-    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
-    if only in (None, "patch"):
-        print_patch_figures(server_url)
-    if only == "patch":
-        return 0
-
-    print(f"\n== Audit reads on one resource with {history.EVENTS:,} events (HTTP, sequential) ==")
+def print_audit_figures(server_url: str) -> None:
+    print(f"== Audit reads on one resource with {history.EVENTS:,} events (HTTP, sequential) ==")
     figures = history.run(fresh_database(server_url, "bench_history"), tempfile.mkdtemp())
     for label, latency in figures.items():
         goal = "   goal p99 < 10 ms" if label != "GET (current)" else ""
         print(f"  {label:<26} {latency}{goal}")
 
-    print("\n== Activity feed: from POST to visible in GET /api/activity ==")
+
+def print_feed_figures(server_url: str) -> None:
+    print("== Activity feed: from POST to visible in GET /api/activity ==")
     latency = feed.run(fresh_database(server_url, "bench_feed"), tempfile.mkdtemp())
     print(f"  {'append to feed':<26} {latency}   goal: within 1 s")
 
+
+def print_rebuild_figures(server_url: str) -> None:
     events = 1_000_000 if "--quick" not in sys.argv else 100_000
-    print(f"\n== Rebuild of the resources read model ({events:,} events) ==")
+    print(f"== Rebuild of the resources read model ({events:,} events) ==")
     database = fresh_database(server_url, "bench_rebuild")
-    data_dir = tempfile.mkdtemp()
-    runs = rebuild.run(database, data_dir, (events // 40, events // 10))
+    runs = rebuild.run(database, tempfile.mkdtemp(), (events // 40, events // 10))
     for run in runs:
         print(
             f"  {run.events:>9,} events  {run.seconds:6.1f} s  {run.rate:9,.0f} events/s"
@@ -70,6 +64,25 @@ def main() -> int:
         f" ({done:,} events in {rebuild.BASELINE_SECONDS:.0f} s)"
     )
     print(f"  ratio: {runs[-1].rate / baseline:.1f}x the library's runner")
+
+
+SECTIONS = {
+    "patch": print_patch_figures,
+    "audit": print_audit_figures,
+    "feed": print_feed_figures,
+    "rebuild": print_rebuild_figures,
+}
+
+
+def main() -> int:
+    """`--only SECTION` runs one of patch, audit, feed, rebuild; `--quick` rebuilds 100,000."""
+    server_url = database_url()
+    print("Resource service benchmarks (figures from this run; ratios are what count)")
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    for name, section in SECTIONS.items():
+        if only in (None, name):
+            print()
+            section(server_url)
     return 0
 
 
