@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Snapshot
 from msgspec import Struct
 
 from application.errors import ResourceNotFound
@@ -49,6 +50,17 @@ class ResourceHistory:
         assert isinstance(found, Resource)
         return found
 
+    def _nearest_snapshot(self, aggregate_id: UUID, version: int) -> Resource | None:
+        """The resource from the latest snapshot at or before `version`, if any."""
+        if version < 1 or self._app.snapshots is None:
+            return None
+        for snapshot in self._app.snapshots.get(aggregate_id, desc=True, limit=1, lte=version):
+            assert isinstance(snapshot, Snapshot)
+            restored = snapshot.mutate(None)
+            assert isinstance(restored, Resource)
+            return restored
+        return None
+
     def _check_project(self, resource: Resource, project_id: int) -> None:
         if resource.project_id != project_id:
             raise ResourceNotFound(resource.resource_id)
@@ -59,19 +71,22 @@ class ResourceHistory:
         aggregate_id = resource_uuid(resource_id)
         first = (page - 1) * per_page + 1
         last = min(first + per_page - 1, total)
-        resource: Resource | None = None
-        if first > 1:
-            resource = self._at(aggregate_id, min(first - 1, total))
-            self._check_project(resource, project_id)
         entries: list[HistoryEntry] = []
         if first > total:
+            self._check_project(self._at(aggregate_id, total), project_id)
             return HistoryPage(entries=entries, total=total)
-        for domain_event in self._app.events.get(aggregate_id, gt=first - 1, lte=last):
+        # One read from the nearest snapshot before the page to its last event:
+        # the events before the page only bring the state up to it.
+        resource = self._nearest_snapshot(aggregate_id, first - 1)
+        after = resource.version if resource is not None else 0
+        for domain_event in self._app.events.get(aggregate_id, gt=after, lte=last):
             assert isinstance(domain_event, Resource.Registered | Resource.Changed)
             before = audited_state(resource)
             mutated = domain_event.mutate(resource)
             assert isinstance(mutated, Resource)
             resource = mutated
+            if domain_event.originator_version < first:
+                continue
             self._check_project(resource, project_id)
             entries.append(
                 HistoryEntry(
