@@ -72,7 +72,9 @@ class AsyncAppender:
 
     async def open(self) -> None:
         await self.pool.open(wait=True)
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, conn.transaction():
+            # Workers start together; concurrent CREATE OR REPLACE of one function fails.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('resources:ddl'))")
             await conn.execute(self._create_function)
 
     async def close(self) -> None:
