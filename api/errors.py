@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from api.schemas import ErrorBody, ErrorDetail, ErrorEnvelope
@@ -48,6 +49,15 @@ class ApiError(HTTPException):
         self.code = code or CODES.get(status_code, "error")
         self.message = message
         self.details = list(details)
+
+
+def error_responses(*statuses: int, refused: int = 401) -> dict[int, ResponseSpec]:
+    """The OpenAPI description of an endpoint's errors: `refused` (401, or 403 for
+    signed URLs) and the given statuses, each in the error envelope."""
+    return {
+        status: ResponseSpec(ErrorEnvelope, description="An error", generate_examples=False)
+        for status in (refused, *statuses)
+    }
 
 
 def not_found(what: str = "resource") -> ApiError:

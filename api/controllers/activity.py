@@ -11,8 +11,8 @@ from litestar.params import QueryParameter
 
 from api.auth import authenticate
 from api.controllers.history import Page, PerPage, event_fields
-from api.controllers.resources import MAX_ID, error_responses, parse_rfc3339
-from api.errors import ApiError
+from api.controllers.resources import MAX_ID, parse_rfc3339
+from api.errors import ApiError, error_responses
 from api.keys import Principal
 from api.schemas import ActivityData, ActivityEnvelope, ActivityEvent, Pagination
 from api.services import Services

@@ -8,13 +8,11 @@ from urllib.parse import quote
 import anyio.to_thread
 from litestar import Controller, Request, get, put
 from litestar.di import NamedDependency
-from litestar.openapi import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
 from api.controllers.resources import existing_id
-from api.errors import ApiError, not_found
-from api.schemas import ErrorEnvelope
+from api.errors import ApiError, error_responses, not_found
 from api.services import Services
 from api.signing import SignatureRejected
 from application.errors import ResourceNotFound
@@ -28,13 +26,6 @@ Signature = Annotated[
     str | None, QueryParameter(description="HMAC-SHA256 of method, id and expiry")
 ]
 ResourceId = Annotated[int, PathParameter(description="The resource's id")]
-
-
-def _errors(*statuses: int) -> dict[int, ResponseSpec]:
-    return {
-        status: ResponseSpec(ErrorEnvelope, description="An error", generate_examples=False)
-        for status in (403, *statuses)
-    }
 
 
 def _verify(
@@ -56,7 +47,7 @@ class ContentController(Controller):
         summary="Stream the file's bytes (the signed upload_url)",
         status_code=204,
         request_max_body_size=None,
-        responses=_errors(404, 409, 413),
+        responses=error_responses(404, 409, 413, refused=403),
     )
     async def upload(
         self,
@@ -95,7 +86,7 @@ class ContentController(Controller):
         "/",
         operation_id="downloadContent",
         summary="Stream the file's bytes (the signed download url)",
-        responses=_errors(404),
+        responses=error_responses(404, refused=403),
     )
     async def download(
         self,

@@ -10,7 +10,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import PathParameter, QueryParameter
 
 from api.auth import authenticate
-from api.controllers.resources import MAX_ID, error_responses, existing_id
+from api.controllers.resources import MAX_ID, existing_id
+from api.errors import error_responses
 from api.keys import Principal
 from api.schemas import (
     Change,

@@ -13,13 +13,12 @@ import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from msgspec import UNSET
 
 from api.auth import authenticate
 from api.conditions import AnyVersion, parse_if_match
-from api.errors import ApiError, not_found
+from api.errors import ApiError, error_responses, not_found
 from api.hot_path import HotPath
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import respond_once
@@ -28,7 +27,6 @@ from api.representation import etag, record_of, resource_out, resource_response
 from api.schemas import (
     CreateResourceBody,
     ErrorDetail,
-    ErrorEnvelope,
     Pagination,
     ResourceEnvelope,
     ResourceListEnvelope,
@@ -43,13 +41,6 @@ from projections.queries import ResourceRecord
 MAX_ID = 2**63 - 1
 
 ResourceId = Annotated[int, PathParameter(description="The resource's id")]
-
-
-def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    return {
-        status: ResponseSpec(ErrorEnvelope, description="An error", generate_examples=False)
-        for status in (401, *statuses)
-    }
 
 
 def id_or_none(resource_id: int) -> int:
