@@ -79,9 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"resources: {error}", file=sys.stderr)
         return 2
-    if args.command == "serve":
-        return _serve(settings, args.host, args.port, args.workers, not args.no_projections)
-    services = Services(settings, pool_size=2)
+    try:
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port, args.workers, not args.no_projections)
+        services = Services(settings, pool_size=2)
+    except SettingsError as error:
+        print(f"resources: {error}", file=sys.stderr)
+        return 2
     try:
         if args.command == "projections":
             if args.projections_command == "status":
