@@ -89,15 +89,6 @@ class ResourceQueries:
         self._find = SQL("SELECT {fields} FROM {name} WHERE id = %s").format(
             fields=_FIELDS, name=name
         )
-        self._page = SQL(
-            "SELECT {fields}, count(*) OVER () AS total FROM {name} "
-            "WHERE project_id = %s AND (%s::text = 'all' OR status = %s) "
-            "ORDER BY id DESC LIMIT %s OFFSET %s"
-        ).format(fields=_FIELDS, name=name)
-        self._count = SQL(
-            "SELECT count(*) AS total FROM {name} "
-            "WHERE project_id = %s AND (%s::text = 'all' OR status = %s)"
-        ).format(name=name)
 
     def get(self, project_id: int, resource_id: int) -> ResourceRecord | None:
         with self._datastore.get_connection() as conn:
@@ -109,21 +100,3 @@ class ResourceQueries:
         with self._datastore.get_connection() as conn:
             row = conn.execute(self._find, (resource_id,), prepare=True).fetchone()
         return None if row is None else ResourceRecord(**row)
-
-    def page(self, project_id: int, status: StatusFilter, page: int, per_page: int) -> ResourcePage:
-        """One page of the project's resources, newest first, and how many there are."""
-        offset = (page - 1) * per_page
-        with self._datastore.get_connection() as conn:
-            rows = conn.execute(
-                self._page, (project_id, status, status, per_page, offset), prepare=True
-            ).fetchall()
-            if rows:
-                total = int(rows[0]["total"])
-            else:
-                counted = conn.execute(self._count, (project_id, status, status)).fetchone()
-                total = 0 if counted is None else int(counted["total"])
-        records = []
-        for row in rows:
-            del row["total"]
-            records.append(ResourceRecord(**row))
-        return ResourcePage(resources=records, total=total)

@@ -41,6 +41,17 @@ def rebuild_command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "api.cli", "projections", "rebuild", *arguments]
 
 
+def rebuild_to_the_end(services: Services, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`resources projections rebuild ...` run to completion, its output captured."""
+    return subprocess.run(
+        rebuild_command(*arguments),
+        env=cli_env(services),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 class ForgetsRenames(ResourcesProjection):
     """A deliberately broken projection version: it drops every rename."""
 
@@ -135,8 +146,8 @@ def test_a_rebuild_killed_with_sigkill_resumes_to_the_same_result(services: Serv
     rebuild = subprocess.Popen(
         rebuild_command("resources", "--batch-size", "200"),
         env=cli_env(services),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_until(lambda: rebuilds_in_progress(services.datastore).get("resources", 0) > 0)
@@ -147,13 +158,7 @@ def test_a_rebuild_killed_with_sigkill_resumes_to_the_same_result(services: Serv
     assert 0 < reached < 20_000
     assert rows(services, "resources") == expected
 
-    finished = subprocess.run(
-        rebuild_command("resources"),
-        env=cli_env(services),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    finished = rebuild_to_the_end(services, "resources")
     assert finished.returncode == 0, finished.stderr
     assert f"resumed at {reached:,}" in finished.stdout
     assert rows(services, "resources") == expected
@@ -181,13 +186,7 @@ def test_ctrl_c_stops_a_rebuild_cleanly(services: Services) -> None:
 
 def test_progress_is_printed_as_plain_lines_off_a_terminal(services: Services) -> None:
     seed(services, resources=100, changes_each=1)
-    finished = subprocess.run(
-        rebuild_command("timeline"),
-        env=cli_env(services),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    finished = rebuild_to_the_end(services, "timeline")
     assert finished.returncode == 0, finished.stderr
     lines = finished.stdout.splitlines()
     assert lines[0].startswith("timeline: 0/200 events (0%)")
@@ -228,13 +227,7 @@ def test_two_rebuilds_of_one_projection_cannot_run_at_once(services: Services) -
     thread.start()
     try:
         assert first_batch_done.wait(timeout=30)
-        second = subprocess.run(
-            rebuild_command("resources"),
-            env=cli_env(services),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        second = rebuild_to_the_end(services, "resources")
         assert second.returncode == 1
         assert "already running" in second.stderr
     finally:
