@@ -35,7 +35,7 @@ from projections.rebuild_targets import ActivityRebuild, ResourcesRebuild, Timel
 from projections.resources import ResourcesProjection
 from projections.runner import ActivityRunner
 from projections.status import ProjectionStatus, projection_status
-from projections.store import RECORDER_TOPIC, ProjectingApplicationRecorder
+from projections.store import RECORDER_TOPIC, ProjectingApplicationRecorder, schema_lock
 from projections.timeline import TimelineProjection, TimelineQueries
 
 
@@ -67,7 +67,6 @@ class Services:
         self.queries = ResourceQueries(self.datastore)
         self.timeline = TimelineQueries(self.datastore)
         self.history = ResourceHistory(self.resources)
-        self.idempotency = IdempotencyKeys(self.database_url)
         self.appender = AsyncAppender(
             conninfo=self.database_url,
             recorder=recorder,
@@ -77,9 +76,11 @@ class Services:
             pool_size=pool_size,
         )
         self.activity = ActivityView(self.datastore)
-        self.activity.create_table()
-        create_state_table(self.datastore)
-        self.keys = ApiKeys(self.datastore)
+        with schema_lock(self.datastore):
+            self.activity.create_table()
+            create_state_table(self.datastore)
+            self.keys = ApiKeys(self.datastore)
+            self.idempotency = IdempotencyKeys(self.database_url)
         self.signer = UrlSigner(settings.signing_key, settings.public_url, settings.signed_url_ttl)
 
     def resource_at(self, aggregate_id: UUID, version: int) -> Resource:

@@ -21,7 +21,7 @@ from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import AsyncConnectionPool
 
 from projections.resources import ResourcesProjection
-from projections.store import ProjectingApplicationRecorder
+from projections.store import SCHEMA_LOCK, ProjectingApplicationRecorder
 from projections.timeline import TimelineProjection
 
 
@@ -74,7 +74,7 @@ class AsyncAppender:
         await self.pool.open(wait=True)
         async with self.pool.connection() as conn, conn.transaction():
             # Workers start together; concurrent CREATE OR REPLACE of one function fails.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('resources:ddl'))")
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (SCHEMA_LOCK,))
             await conn.execute(self._create_function)
 
     async def close(self) -> None:

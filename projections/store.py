@@ -11,9 +11,11 @@ is ever missing from the read model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import get_topic, retry
@@ -23,6 +25,27 @@ from psycopg.sql import Composed
 
 PIPELINE_LIMIT = 100
 """Appends of more events than this run without psycopg's pipeline mode."""
+
+SCHEMA_LOCK = "resources:ddl"
+"""The advisory lock that processes take to create or change the schema."""
+
+
+@contextmanager
+def schema_lock(datastore: PostgresDatastore) -> Iterator[None]:
+    """Holds the schema lock: servers and workers start together, and concurrent
+    `CREATE OR REPLACE FUNCTION` (in the library's `create_table`) or `CREATE TABLE
+    IF NOT EXISTS` of one object fail with "tuple concurrently updated".
+
+    The lock is held on a connection of its own, not one of the pool's: the
+    schema changes need the pool, which may have a single connection.
+    """
+    pool = datastore.pool
+    # The library's pool is built from keyword arguments (a dict), never a callable.
+    conninfo = pool.conninfo if isinstance(pool.conninfo, str) else ""
+    kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+    with psycopg.connect(conninfo, autocommit=True, **kwargs) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (SCHEMA_LOCK,))
+        yield  # the lock ends with the session
 
 
 class InlineProjection(Protocol):
@@ -49,12 +72,16 @@ class ProjectingApplicationRecorder(PostgresApplicationRecorder):
             msg = "inline projections need the pipelined insert, not the database function"
             raise ValueError(msg)
 
+    def create_table(self) -> None:
+        with schema_lock(self.datastore):
+            super().create_table()
+
     def project_inline(self, projection: InlineProjection) -> None:
         """Applies `projection` in the transaction of every later append.
 
         Its table is created here, beside the events table.
         """
-        with self.datastore.transaction(commit=True) as curs:
+        with schema_lock(self.datastore), self.datastore.transaction(commit=True) as curs:
             for statement in projection.create_table_statements():
                 curs.execute(statement, prepare=False)
         self.inline_projections.append(projection)
