@@ -9,7 +9,6 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.prometheus import PrometheusConfig
 
 from api.controllers.activity import ActivityController
 from api.controllers.content import ContentController
@@ -19,7 +18,7 @@ from api.controllers.resources import ResourceController
 from api.errors import EXCEPTION_HANDLERS
 from api.hot_path import HotPath
 from api.metrics import ServiceMetrics
-from api.request_ids import echo_request_id
+from api.request_metrics import on_send, request_clock
 from api.services import Services
 from api.settings import Settings
 from projections.store import ProjectingApplicationRecorder
@@ -67,14 +66,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     def provide_metrics() -> ServiceMetrics:
         return metrics["metrics"]
 
-    prometheus = PrometheusConfig(
-        app_name="resources",
-        prefix="resources",
-        group_path=True,
-        exclude_unhandled_paths=True,
-        exclude=["/metrics"],
-    )
-
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     return Litestar(
         route_handlers=[
@@ -89,9 +80,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "metrics": Provide(provide_metrics, sync_to_thread=False),
             "hot_path": Provide(provide_hot_path, sync_to_thread=False),
         },
-        middleware=[prometheus.middleware],
+        middleware=[request_clock],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[echo_request_id],
+        before_send=[on_send],
         on_startup=[open_services, open_async],
         on_shutdown=[close_async, close_services],
         request_max_body_size=JSON_BODY_LIMIT,

@@ -72,7 +72,7 @@ def _record(row: dict[str, Any]) -> ResourceRecord | None:
 
 class HotPath:
     def __init__(self, services: Services) -> None:
-        self._services = services
+        self.services = services
         self._pool = services.appender.pool
         # Rendered once: composing SQL on every request shows in profiles.
         self._load_one = LOAD_ONE.as_bytes(None)
@@ -139,7 +139,7 @@ class HotPath:
             command_for(principal),
             load=load,
             append=self._append,
-            blobs=self._services.resources.blobs,
+            blobs=self.services.resources.blobs,
         )
         return after if after is not None else latest[0]
 
@@ -147,12 +147,12 @@ class HotPath:
         self, resource: Resource, events: Sequence[Resource.Changed]
     ) -> ResourceRecord:
         """Appends the events (and a snapshot when one is due); the row after them."""
-        mapper = self._services.resources.mapper
+        mapper = self.services.resources.mapper
         stored = [mapper.to_stored_event(event) for event in events]
         first, last = events[0].originator_version, events[-1].originator_version
         snapshot = None
         if last // SNAPSHOT_INTERVAL > (first - 1) // SNAPSHOT_INTERVAL:
             snapshot = mapper.to_stored_event(Snapshot.take(resource))
-        row = await self._services.appender.append(events, stored, snapshot)
+        row = await self.services.appender.append(events, stored, snapshot)
         assert row is not None
         return ResourceRecord(**{field: row[field] for field in _FIELDS})

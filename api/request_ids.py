@@ -1,4 +1,7 @@
-"""X-Request-ID: the client's, when it sends a sensible one, else a new one; echoed."""
+"""X-Request-ID: the client's, when it sends a sensible one, else a new one.
+
+It is echoed on every response by `api.request_metrics.on_send`.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +10,21 @@ import uuid
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import MutableScopeHeaders
-from litestar.types import Message, Scope
+from litestar.types import Scope
 
 HEADER = "x-request-id"
 _ACCEPTABLE = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 _STATE_KEY = "request_id"
+_HEADER = HEADER.encode()
 
 
-def _request_id_of(scope: Scope) -> str:
+def request_id_of(scope: Scope) -> str:
     state: dict[str, Any] = scope.setdefault("state", {})
     request_id = state.get(_STATE_KEY)
     if request_id is None:
         incoming = ""
         for name, value in scope.get("headers", ()):
-            if name == HEADER.encode():
+            if name == _HEADER:
                 incoming = value.decode("latin-1")
                 break
         request_id = incoming if _ACCEPTABLE.fullmatch(incoming) else uuid.uuid4().hex
@@ -31,10 +34,4 @@ def _request_id_of(scope: Scope) -> str:
 
 def request_id(request: Request[Any, Any, Any]) -> str:
     """The id that events appended by this request record."""
-    return _request_id_of(request.scope)
-
-
-async def echo_request_id(message: Message, scope: Scope) -> None:
-    """Adds X-Request-ID to every HTTP response, errors included."""
-    if message["type"] == "http.response.start":
-        MutableScopeHeaders.from_message(message)[HEADER] = _request_id_of(scope)
+    return request_id_of(request.scope)

@@ -55,8 +55,11 @@ def existing_id(resource_id: int) -> int:
     return resource_id
 
 
-def require_json(request: Request[Any, Any, Any]) -> None:
-    """A body that says it is something other than JSON is refused with 415."""
+async def require_json(request: Request[Any, Any, Any]) -> None:
+    """A body that says it is something other than JSON is refused with 415.
+
+    Async so that Litestar runs it on the event loop, not in a worker thread.
+    """
     content_type = request.headers.get("content-type")
     if content_type is None:
         return
@@ -177,7 +180,6 @@ class ResourceController(Controller):
     async def list_resources(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
         hot_path: NamedDependency[HotPath],
         page: Annotated[int, QueryParameter(ge=1, le=MAX_ID, description="From 1")] = 1,
         per_page: Annotated[int, QueryParameter(ge=1, le=100, description="1 to 100")] = 20,
@@ -188,7 +190,9 @@ class ResourceController(Controller):
         _, found = await hot_path.page(request, status, page, per_page)
         return ResourceListEnvelope(
             data=ResourcesData(
-                resources=[resource_out(record, services.signer) for record in found.resources]
+                resources=[
+                    resource_out(record, hot_path.services.signer) for record in found.resources
+                ]
             ),
             pagination=Pagination(
                 page=page,
@@ -207,7 +211,6 @@ class ResourceController(Controller):
     async def get_resource(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
         hot_path: NamedDependency[HotPath],
         resource_id: ResourceId,
         version: Annotated[
@@ -217,6 +220,8 @@ class ResourceController(Controller):
             str | None, QueryParameter(description="The resource as it was at this RFC 3339 time")
         ] = None,
     ) -> Response[ResourceEnvelope]:
+        # One dependency only: Litestar resolves several in a task group per request.
+        services = hot_path.services
         principal, record = await hot_path.load(request, id_or_none(resource_id))
         resource_id = existing_id(resource_id)
         if version is None and as_of is None:
@@ -237,11 +242,11 @@ class ResourceController(Controller):
     async def update(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
         hot_path: NamedDependency[HotPath],
         resource_id: ResourceId,
         data: JSONBody[UpdateResourceBody],
     ) -> Response[ResourceEnvelope]:
+        services = hot_path.services
         if request.headers.get(IDEMPOTENCY_HEADER) is not None:
             principal = await anyio.to_thread.run_sync(authenticate, request, services)
             return await anyio.to_thread.run_sync(
