@@ -1,10 +1,17 @@
 """The requests clients make most — GET one, the list, PATCH — on async I/O.
 
-Each starts with one query that checks the key and reads the resource (or the
-page) together; a PATCH then appends its events and updates the read model in
-one pipelined transaction that returns the row after it. No thread per request,
-no replay: the row is the state the command is decided on, and the append's
-version check refuses it if it was stale (then the command runs again).
+A GET is one query that checks the key and reads the resource (or the page)
+together. A PATCH is one statement that appends its events, updates the read
+model, returns the row after them — and checks the key again, so that a key
+revoked a moment ago is refused by the append itself.
+
+No thread per request, no replay. The command is decided on the row: the one
+this process last read or wrote for the resource, or, when it has none (or its
+decision cannot stand), the row read fresh with the key. The store verifies
+every decision: its append at `version + 1` is refused if anyone appended first,
+and then the command is decided again on fresh state. A decision that appends
+nothing (no change, a rule broken, a failed If-Match) is always made on fresh
+state, so no answer rests on a row the store has not confirmed.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import IntegrityError
 from litestar import Request
+from msgspec.structs import replace
 from psycopg.sql import SQL, Identifier
 
 from api.auth import bearer_secret, invalid_key
@@ -21,9 +30,10 @@ from api.keys import Principal, secret_digest
 from api.request_ids import request_id
 from api.services import Services
 from application.commands import UpdateResource
-from application.errors import ResourceNotFound
+from application.errors import ResourceNotFound, StaleState
 from application.resources import update_async
 from domain.resource import Resource
+from projections.fast_store import Guard, GuardRefused
 from projections.queries import ResourcePage, ResourceRecord, StatusFilter, resource_from_record
 from projections.resources import READ_MODEL_TABLE
 
@@ -52,6 +62,42 @@ LOAD_PAGE = SQL(
 
 SNAPSHOT_INTERVAL = 50
 
+STILL_CURRENT = SQL(
+    "EXISTS (SELECT FROM api_keys WHERE secret_sha256 = %s AND project_id = %s"
+    " AND revoked_at IS NULL)"
+    " AND EXISTS (SELECT FROM {resources} WHERE id = %s AND version = %s AND updated_at = %s)"
+).format(resources=Identifier(READ_MODEL_TABLE))
+"""The append's guard: the caller's key is still valid for the resource's project, and
+the row the command was decided on is still the resource's row (the event store's
+version check alone would not notice a store restored from a backup, say)."""
+
+CACHED_ROWS = 10_000
+"""Rows (of resources this process last read or wrote) kept to decide PATCHes on."""
+CACHED_KEYS = 1_000
+
+
+class _Caches:
+    """Recent keys (digest -> principal) and rows (id -> row), each bounded.
+
+    Only hints: every use of them is verified by the store (see the module doc).
+    """
+
+    def __init__(self) -> None:
+        self.keys: dict[bytes, Principal] = {}
+        self.rows: dict[int, ResourceRecord] = {}
+
+    def remember(self, digest: bytes, principal: Principal, record: ResourceRecord | None) -> None:
+        if len(self.keys) >= CACHED_KEYS:
+            self.keys.clear()
+        self.keys[digest] = principal
+        if record is not None:
+            self.keep(record)
+
+    def keep(self, record: ResourceRecord) -> None:
+        if len(self.rows) >= CACHED_ROWS and record.id not in self.rows:
+            self.rows.pop(next(iter(self.rows)))  # the oldest entry
+        self.rows[record.id] = record
+
 
 def _principal(request: Request[Any, Any, Any], row: dict[str, Any] | None) -> Principal:
     if row is None:
@@ -77,6 +123,7 @@ class HotPath:
         # Rendered once: composing SQL on every request shows in profiles.
         self._load_one = LOAD_ONE.as_bytes(None)
         self._load_page = LOAD_PAGE.as_bytes(None)
+        self._caches = _Caches()
 
     def _digest(self, request: Request[Any, Any, Any]) -> bytes:
         digest = secret_digest(bearer_secret(request))
@@ -88,7 +135,11 @@ class HotPath:
         self, request: Request[Any, Any, Any], resource_id: int
     ) -> tuple[Principal, ResourceRecord | None]:
         """The caller, and the resource if it is theirs (None otherwise)."""
-        digest = self._digest(request)
+        return await self._load(request, self._digest(request), resource_id)
+
+    async def _load(
+        self, request: Request[Any, Any, Any], digest: bytes, resource_id: int
+    ) -> tuple[Principal, ResourceRecord | None]:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
                 self._load_one, {"resource_id": resource_id, "digest": digest}, prepare=True
@@ -96,7 +147,9 @@ class HotPath:
             row = await cursor.fetchone()
         principal = _principal(request, row)
         assert row is not None
-        return principal, _record(row)
+        record = _record(row)
+        self._caches.remember(digest, replace(principal, request_id=None), record)
+        return principal, record
 
     async def page(
         self, request: Request[Any, Any, Any], status: StatusFilter, page: int, per_page: int
@@ -122,29 +175,55 @@ class HotPath:
         command_for: Callable[[Principal], UpdateResource],
     ) -> ResourceRecord:
         """Runs the update use case; returns the read-model row after it."""
-        principal, record = await self.load(request, resource_id)
-        if record is None:
-            raise ResourceNotFound(resource_id)
-        fresh: list[ResourceRecord] = [record]
-        latest: list[ResourceRecord] = []
+        digest = self._digest(request)
+        known = self._caches.keys.get(digest)
+        cached = self._caches.rows.get(resource_id) if known is not None else None
+        fresh: list[ResourceRecord] = []
+        if known is not None and cached is not None and cached.project_id == known.project_id:
+            principal = replace(known, request_id=request_id(request))
+        else:
+            principal, record = await self._load(request, digest, resource_id)
+            if record is None:
+                raise ResourceNotFound(resource_id)
+            fresh.append(record)
+            cached = None
+        basis: list[ResourceRecord] = [cached] if cached is not None else []
+        """The row the command is being decided on."""
 
         async def load() -> Resource:
-            current = fresh.pop() if fresh else (await self.load(request, resource_id))[1]
+            current = fresh.pop() if fresh else (await self._load(request, digest, resource_id))[1]
             if current is None:
                 raise ResourceNotFound(resource_id)
-            latest[:] = [current]
+            basis[:] = [current]
             return resource_from_record(current)
+
+        async def append(resource: Resource, events: Sequence[Resource.Changed]) -> ResourceRecord:
+            row = basis[0]
+            guard = (
+                STILL_CURRENT,
+                (digest, principal.project_id, row.id, row.version, row.updated_at),
+            )
+            try:
+                return await self._append(resource, events, guard)
+            except (IntegrityError, GuardRefused) as stale:
+                self._caches.rows.pop(resource_id, None)
+                self._caches.keys.pop(digest, None)
+                # Decide again on a fresh load (which answers 401 if the key is revoked).
+                raise StaleState from stale
 
         _, after = await update_async(
             command_for(principal),
             load=load,
-            append=self._append,
+            append=append,
             blobs=self.services.resources.blobs,
+            cached=resource_from_record(cached) if cached is not None else None,
         )
-        return after if after is not None else latest[0]
+        record = after if after is not None else basis[0]
+        self._caches.keep(record)
+        return record
 
     async def _append(
-        self, resource: Resource, events: Sequence[Resource.Changed]
+        self, resource: Resource, events: Sequence[Resource.Changed], guard: Guard
     ) -> ResourceRecord:
         """Appends the events (and a snapshot when one is due); the row after them."""
         mapper = self.services.resources.mapper
@@ -153,6 +232,6 @@ class HotPath:
         snapshot = None
         if last // SNAPSHOT_INTERVAL > (first - 1) // SNAPSHOT_INTERVAL:
             snapshot = mapper.to_stored_event(Snapshot.take(resource))
-        row = await self.services.appender.append(events, stored, snapshot)
+        row = await self.services.appender.append(events, stored, snapshot, guard)
         assert row is not None
         return ResourceRecord(**{field: row[field] for field in _FIELDS})

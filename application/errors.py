@@ -7,6 +7,10 @@ class ResourceNotFound(Exception):
     """No such resource in the caller's project (or it has been deleted)."""
 
 
+class StaleState(Exception):
+    """A decision made on cached state cannot stand: decide again on fresh state."""
+
+
 class ConcurrentUpdate(Exception):
     """The resource kept changing under us; the client may retry."""
 

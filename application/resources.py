@@ -19,10 +19,10 @@ from eventsourcing.utils import EnvType
 from msgspec import UNSET
 
 from application.commands import Command, DeleteResource, RegisterResource, UpdateResource
-from application.errors import ConcurrentUpdate, ResourceNotFound, VersionMismatch
+from application.errors import ConcurrentUpdate, ResourceNotFound, StaleState, VersionMismatch
 from application.ids import PostgresIdAllocator
 from application.ports import BlobStore, IdAllocator
-from domain.errors import InvalidValue
+from domain.errors import DomainError, InvalidValue
 from domain.resource import Resource, resource_uuid
 
 logger = logging.getLogger(__name__)
@@ -64,29 +64,63 @@ async def update_async(
     load: Callable[[], Awaitable[Resource]],
     append: Callable[[Resource, list[Resource.Changed]], Awaitable[T]],
     blobs: BlobStore,
+    cached: Resource | None = None,
 ) -> tuple[Resource, T | None]:
     """The update use case on async I/O: load, decide, append; again when a writer won.
 
     `load` raises ResourceNotFound; `append` raises IntegrityError on a version
     conflict. Returns the resource and what `append` returned (None: nothing changed).
+
+    With `cached` — state that was current once and may not be now — the command
+    is first decided on it without a load. Only an append can confirm that state
+    (the store refuses version `v + 1` if anyone appended first), so a decision
+    that appends nothing, or is refused, is made again on freshly loaded state:
+    no answer is ever given from state that the store has not confirmed.
     """
+    if cached is not None:
+        decided = await _decide_on_cached(command, cached, append, blobs)
+        if decided is not None:
+            return cached, decided[0]
     for attempt in range(1, MAX_ATTEMPTS + 1):
         resource = await load()
         check_expected_version(resource, command)
         apply_update(resource, command, blobs)
-        events = [
-            event for event in resource.collect_events() if isinstance(event, Resource.Changed)
-        ]
+        events = _changes(resource)
         if not events:
             return resource, None
         try:
             return resource, await append(resource, events)
-        except IntegrityError:
+        except (IntegrityError, StaleState):
             logger.info(
                 "version conflict on resource %s, attempt %s", resource.resource_id, attempt
             )
             await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter
     raise ConcurrentUpdate(command.resource_id)
+
+
+async def _decide_on_cached(
+    command: UpdateResource,
+    cached: Resource,
+    append: Callable[[Resource, list[Resource.Changed]], Awaitable[T]],
+    blobs: BlobStore,
+) -> tuple[T] | None:
+    """What `append` returned for a decision on `cached`; None when it cannot stand."""
+    try:
+        check_expected_version(cached, command)
+        apply_update(cached, command, blobs)
+    except (VersionMismatch, DomainError):
+        return None  # perhaps only because the cached state is old
+    events = _changes(cached)
+    if not events:
+        return None  # "no change" may be an old state's answer
+    try:
+        return (await append(cached, events),)
+    except (IntegrityError, StaleState):
+        return None
+
+
+def _changes(resource: Resource) -> list[Resource.Changed]:
+    return [event for event in resource.collect_events() if isinstance(event, Resource.Changed)]
 
 
 class ResourceApplication(Application[UUID]):

@@ -51,6 +51,11 @@ class TimelineProjection:
             "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[]) "
             "ON CONFLICT DO NOTHING"
         ).format(name=Identifier(table))
+        # One row (a PATCH's append) as scalars: dumping arrays costs more per request.
+        self._insert_one = SQL(
+            "INSERT INTO {name} (aggregate_id, version, occurred_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING"
+        ).format(name=Identifier(table))
 
     def create_table_statements(self) -> list[Composed]:
         return create_timeline_statements(self.table)
@@ -80,6 +85,8 @@ class TimelineProjection:
     ) -> list[tuple[Composed, Sequence[Any]]]:
         if not rows:
             return []
+        if len(rows) == 1:
+            return [(self._insert_one, rows[0])]
         return [(self._insert, [list(column) for column in zip(*rows, strict=True)])]
 
     def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:

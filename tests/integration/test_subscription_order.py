@@ -6,7 +6,6 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from api.hot_path import HotPath
 from api.services import Services
 from application.commands import UpdateResource
 from domain.resource import Actor, Resource
@@ -47,7 +46,6 @@ def test_a_subscriber_sees_every_event_of_concurrent_appends_in_order(
 
     async def async_writers() -> None:
         await other.appender.open()
-        hot = HotPath(other)
         try:
             for number in range(WRITES_PER_PATH):
                 resource_id = 11 + number % 10
@@ -60,7 +58,8 @@ def test_a_subscriber_sees_every_event_of_concurrent_appends_in_order(
                     for event in resource.collect_events()
                     if isinstance(event, Resource.Changed)
                 ]
-                await hot._append(resource, events)
+                stored = [other.resources.mapper.to_stored_event(event) for event in events]
+                await other.appender.append(events, stored)
         finally:
             await other.appender.close()
 

@@ -1,0 +1,121 @@
+"""A server decides a PATCH on the row it last saw; the store must confirm every answer.
+
+Each test lets the server see a resource, then changes the resource (or the key)
+behind the server's back, through the event store directly, as another server
+would. The next PATCH must answer from the store's state, never the old row.
+"""
+
+from __future__ import annotations
+
+import httpx
+from msgspec import UNSET, UnsetType
+
+from api.services import Services
+from application.commands import UpdateResource
+from domain.resource import resource_uuid
+from tests.e2e.conftest import PROJECT
+from tests.e2e.flows import create, error
+
+
+def change_elsewhere(
+    services: Services,
+    resource_id: int,
+    *,
+    name: str | UnsetType = UNSET,
+    description: str | UnsetType = UNSET,
+) -> None:
+    services.resources.update(
+        UpdateResource(
+            project_id=PROJECT,
+            actor="elsewhere",
+            resource_id=resource_id,
+            name=name,
+            description=description,
+        )
+    )
+
+
+def versions(services: Services, resource_id: int) -> list[int]:
+    stored = services.resources.recorder.select_events(resource_uuid(resource_id))
+    return [event.originator_version for event in stored]
+
+
+def patch(client: httpx.Client, resource_id: int, **body: str) -> httpx.Response:
+    return client.patch(f"/api/resources/{resource_id}", json=body)
+
+
+def test_a_change_made_elsewhere_is_kept_and_shown(
+    client: httpx.Client, services: Services
+) -> None:
+    resource = create(client, name="a.txt")
+    assert patch(client, resource["id"], name="b.txt").status_code == 200
+    change_elsewhere(services, resource["id"], description="written by another server")
+
+    response = patch(client, resource["id"], name="c.txt")
+
+    assert response.status_code == 200, response.text
+    body = response.json()["data"]["resource"]
+    assert body["name"] == "c.txt"
+    assert body["description"] == "written by another server"
+    assert response.headers["etag"] == '"4"'
+    assert versions(services, resource["id"]) == [1, 2, 3, 4]
+
+
+def test_a_patch_that_looks_like_no_change_on_an_old_row_is_a_change(
+    client: httpx.Client, services: Services
+) -> None:
+    resource = create(client, name="a.txt")
+    assert patch(client, resource["id"], name="b.txt").status_code == 200
+    change_elsewhere(services, resource["id"], name="elsewhere.txt")
+
+    response = patch(client, resource["id"], name="b.txt")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["resource"]["name"] == "b.txt"
+    assert response.headers["etag"] == '"4"'
+    assert versions(services, resource["id"]) == [1, 2, 3, 4]
+
+
+def test_if_match_is_judged_against_the_stores_version(
+    client: httpx.Client, services: Services
+) -> None:
+    resource = create(client, name="a.txt")
+    assert patch(client, resource["id"], name="b.txt").status_code == 200
+    change_elsewhere(services, resource["id"], name="elsewhere.txt")
+
+    current = client.patch(
+        f"/api/resources/{resource['id']}", json={"name": "c.txt"}, headers={"If-Match": '"3"'}
+    )
+    assert current.status_code == 200, current.text
+    old = client.patch(
+        f"/api/resources/{resource['id']}", json={"name": "d.txt"}, headers={"If-Match": '"3"'}
+    )
+    error(old, 412)
+    assert old.headers["etag"] == '"4"'
+
+
+def test_a_key_revoked_after_it_was_used_is_refused_and_nothing_is_written(
+    base_url: str, services: Services
+) -> None:
+    key_id, secret = services.keys.create(PROJECT, "user-id")
+    with httpx.Client(
+        base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {secret}"}
+    ) as client:
+        resource = create(client, name="a.txt")
+        assert patch(client, resource["id"], name="b.txt").status_code == 200
+        assert services.keys.revoke(key_id)
+
+        error(patch(client, resource["id"], name="c.txt"), 401)
+
+    assert versions(services, resource["id"]) == [1, 2]
+
+
+def test_a_resource_deleted_elsewhere_is_not_found(
+    client: httpx.Client, services: Services
+) -> None:
+    resource = create(client, name="a.txt")
+    assert patch(client, resource["id"], name="b.txt").status_code == 200
+    client.delete(f"/api/resources/{resource['id']}")
+
+    error(patch(client, resource["id"], name="c.txt"), 404)
+    assert versions(services, resource["id"]) == [1, 2, 3]
