@@ -16,6 +16,7 @@ state, so no answer rests on a row the store has not confirmed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,18 +48,28 @@ LOAD_ONE = SQL(
     " WHERE k.secret_sha256 = %(digest)s AND k.revoked_at IS NULL"
 ).format(key=_KEY, row=_ROW, resources=Identifier(READ_MODEL_TABLE))
 
-LOAD_PAGE = SQL(
+_PAGE = SQL(
     "WITH k AS (SELECT id, project_id, user_id FROM api_keys"
     "  WHERE secret_sha256 = %(digest)s AND revoked_at IS NULL),"
     " total AS (SELECT count(*) AS total FROM {resources} r, k"
-    "  WHERE r.project_id = k.project_id"
-    "  AND (%(status)s::text = 'all' OR r.status = %(status)s)),"
-    " page AS (SELECT r.* FROM {resources} r, k WHERE r.project_id = k.project_id"
-    "  AND (%(status)s::text = 'all' OR r.status = %(status)s)"
+    "  WHERE r.project_id = k.project_id {status}),"
+    " page AS (SELECT r.* FROM {resources} r, k WHERE r.project_id = k.project_id {status}"
     "  ORDER BY r.id DESC LIMIT %(limit)s OFFSET %(offset)s)"
     " SELECT {key}, total.total, {row} FROM k CROSS JOIN total"
     " LEFT JOIN page r ON true ORDER BY r.id DESC"
-).format(key=_KEY, row=_ROW, resources=Identifier(READ_MODEL_TABLE))
+)
+# Two statements, not one with "(%(status)s = 'all' OR ...)": a prepared statement's
+# generic plan cannot drop that OR, and then reads and sorts every row of the
+# project instead of walking an index to the page.
+LOAD_PAGE_ALL = _PAGE.format(
+    key=_KEY, row=_ROW, resources=Identifier(READ_MODEL_TABLE), status=SQL("")
+)
+LOAD_PAGE_WITH_STATUS = _PAGE.format(
+    key=_KEY,
+    row=_ROW,
+    resources=Identifier(READ_MODEL_TABLE),
+    status=SQL("AND r.status = %(status)s"),
+)
 
 SNAPSHOT_INTERVAL = 50
 
@@ -74,6 +85,8 @@ version check alone would not notice a store restored from a backup, say)."""
 CACHED_ROWS = 10_000
 """Rows (of resources this process last read or wrote) kept to decide PATCHes on."""
 CACHED_KEYS = 1_000
+TURN_STRIPES = 1024
+"""PATCHes whose resource ids are equal modulo this take turns in a process."""
 
 
 class _Caches:
@@ -122,8 +135,10 @@ class HotPath:
         self._pool = services.appender.pool
         # Rendered once: composing SQL on every request shows in profiles.
         self._load_one = LOAD_ONE.as_bytes(None)
-        self._load_page = LOAD_PAGE.as_bytes(None)
+        self._load_page_all = LOAD_PAGE_ALL.as_bytes(None)
+        self._load_page_with_status = LOAD_PAGE_WITH_STATUS.as_bytes(None)
         self._caches = _Caches()
+        self._turns = [asyncio.Lock() for _ in range(TURN_STRIPES)]
 
     def _digest(self, request: Request[Any, Any, Any]) -> bytes:
         digest = secret_digest(bearer_secret(request))
@@ -145,6 +160,8 @@ class HotPath:
                 self._load_one, {"resource_id": resource_id, "digest": digest}, prepare=True
             )
             row = await cursor.fetchone()
+        if row is None:
+            self._caches.keys.pop(digest, None)
         principal = _principal(request, row)
         assert row is not None
         record = _record(row)
@@ -162,7 +179,8 @@ class HotPath:
             "offset": (page - 1) * per_page,
         }
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(self._load_page, params, prepare=True)
+            query = self._load_page_all if status == "all" else self._load_page_with_status
+            cursor = await conn.execute(query, params, prepare=True)
             rows = await cursor.fetchall()
         principal = _principal(request, rows[0] if rows else None)
         records = [record for row in rows if (record := _record(row)) is not None]
@@ -174,8 +192,24 @@ class HotPath:
         resource_id: int,
         command_for: Callable[[Principal], UpdateResource],
     ) -> ResourceRecord:
-        """Runs the update use case; returns the read-model row after it."""
+        """Runs the update use case; returns the read-model row after it.
+
+        PATCHes of one resource in this process take turns: the second is decided
+        on the row the first returned, instead of losing the race in the store and
+        starting again (which, with a few percent of requests colliding, made the
+        slowest percent three times slower than the median).
+        """
         digest = self._digest(request)
+        async with self._turns[resource_id % len(self._turns)]:
+            return await self._update(request, digest, resource_id, command_for)
+
+    async def _update(
+        self,
+        request: Request[Any, Any, Any],
+        digest: bytes,
+        resource_id: int,
+        command_for: Callable[[Principal], UpdateResource],
+    ) -> ResourceRecord:
         known = self._caches.keys.get(digest)
         cached = self._caches.rows.get(resource_id) if known is not None else None
         fresh: list[ResourceRecord] = []
@@ -207,8 +241,8 @@ class HotPath:
                 return await self._append(resource, events, guard)
             except (IntegrityError, GuardRefused) as stale:
                 self._caches.rows.pop(resource_id, None)
-                self._caches.keys.pop(digest, None)
-                # Decide again on a fresh load (which answers 401 if the key is revoked).
+                # Decide again on a fresh load, which answers 401 (and forgets the
+                # key) if it is the key that is no longer valid.
                 raise StaleState from stale
 
         _, after = await update_async(

@@ -53,7 +53,7 @@ class AsyncAppender:
             conninfo,
             connection_class=AsyncConnection[DictRow],
             kwargs={"row_factory": dict_row, "autocommit": True},
-            min_size=pool_size,
+            min_size=min(4, pool_size),  # grows to max_size under load
             max_size=pool_size,
             open=False,
         )

@@ -90,6 +90,10 @@ def create_table_statements(table: str = READ_MODEL_TABLE) -> list[Composed]:
         SQL("CREATE INDEX IF NOT EXISTS {index} ON {name} (project_id, status, id DESC)").format(
             index=Identifier(f"{table}_listing_idx"), name=name
         ),
+        # The list with ?status=all: a project's rows newest first, read only to the page.
+        SQL("CREATE INDEX IF NOT EXISTS {index} ON {name} (project_id, id DESC)").format(
+            index=Identifier(f"{table}_project_idx"), name=name
+        ),
     ]
 
 
