@@ -195,7 +195,7 @@ def _keys(services: Services, args: argparse.Namespace) -> int:
 def _serve(
     settings: Settings, host: str | None, port: int | None, workers: int, projections: bool
 ) -> int:
-    import uvicorn
+    from api.server import serve
 
     # Starts the embedded database when needed; this process keeps it running
     # for the workers, which connect by URL.
@@ -214,19 +214,16 @@ def _serve(
             [sys.executable, "-m", "api.cli", "projections", "run"], env=dict(os.environ)
         )
     try:
-        uvicorn.run(
-            "api.app:create_app_from_env",
-            factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
-            workers=workers,
-            log_level=settings.log_level.lower(),
+        return serve(
+            host or settings.host,
+            port or settings.port,
+            workers,
+            settings.log_level.lower(),
         )
     finally:
         if runner is not None:
             runner.terminate()
             runner.wait(timeout=10)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""`resources serve --workers 2`: worker processes on one port, stopped together."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from api.services import Services
+from domain.resource import resource_uuid
+from tests.e2e.flows import create
+from tests.e2e.test_two_servers import free_port
+from tests.storage import cli_env
+
+CLIENTS = 20
+
+
+def children(pid: int) -> list[int]:
+    listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in listed]
+
+
+def test_two_workers_share_a_port_lose_no_update_and_stop_together(
+    client: httpx.Client, services: Services
+) -> None:
+    resource = create(client)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "api.cli", "serve", "--no-projections"),
+            *("--port", str(port), "--workers", "2"),
+        ],
+        env=cli_env(services.settings),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        workers = children(process.pid)
+        assert len(workers) >= 2  # (multiprocessing may add a helper of its own)
+
+        def describe(number: int) -> int:
+            response = httpx.patch(  # a new connection each: the kernel spreads them
+                f"{base}/api/resources/{resource['id']}",
+                json={"description": f"from client {number}"},
+                headers={"Authorization": client.headers["authorization"]},
+                timeout=30,
+            )
+            return response.status_code
+
+        with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+            statuses = list(pool.map(describe, range(CLIENTS)))
+        assert statuses == [200] * CLIENTS
+        stored = services.resources.recorder.select_events(resource_uuid(resource["id"]))
+        assert len(stored) == 1 + CLIENTS
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    deadline = time.monotonic() + 10  # a helper process notices its parent is gone
+    while any(Path(f"/proc/{worker}").exists() for worker in workers):
+        assert time.monotonic() < deadline, "a worker outlived the server"
+        time.sleep(0.1)
