@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -95,8 +96,12 @@ class BaselineView(PostgresTrackingRecorder):
         super().__init__(datastore, **kwargs)
         self.sql_create_statements.extend(create_table_statements(self.table))
         self.projection: ResourcesProjection | None = None
+        # The runner starts processing in its own thread as soon as it exists,
+        # before the benchmark has handed the view its projection.
+        self.ready = threading.Event()
 
     def apply(self, event: Aggregate.Event, tracking: Tracking) -> None:
+        self.ready.wait()
         assert self.projection is not None
         stored = self.projection.mapper.to_stored_event(event)
         with self.datastore.transaction(commit=True) as curs:
@@ -133,6 +138,7 @@ def library_runner_rate(database_url: str) -> tuple[int, float]:
     ) as runner:
         view = runner.projection.view
         view.projection = ResourcesProjection(runner.app.mapper, table=BaselineView.table)
+        view.ready.set()
         started = time.perf_counter()
         first = view.max_tracking_id("Resources") or 0
         time.sleep(BASELINE_SECONDS)
