@@ -6,6 +6,7 @@ import logging
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -67,6 +68,17 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         return metrics["metrics"]
 
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    # Litestar configures the root logger itself (at INFO, unless told): LOG_LEVEL rules.
+    logging_config = LoggingConfig(
+        root={"handlers": ["queue_listener"], "level": settings.log_level},
+        loggers={
+            "litestar": {
+                "level": settings.log_level,
+                "handlers": ["queue_listener"],
+                "propagate": False,
+            }
+        },
+    )
     return Litestar(
         route_handlers=[
             ResourceController,
@@ -83,6 +95,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         middleware=[request_clock],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[on_send],
+        logging_config=logging_config,
         on_startup=[open_services, open_async],
         on_shutdown=[close_async, close_services],
         request_max_body_size=JSON_BODY_LIMIT,

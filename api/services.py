@@ -73,7 +73,7 @@ class Services:
             resources=ResourcesProjection(self.resources.mapper),
             timeline=TimelineProjection(self.resources.mapper),
             snapshots_table=f"{self.resources.name.lower()}_snapshots",
-            pool_size=pool_size,
+            pool_size=settings.database_pool_size,
         )
         self.activity = ActivityView(self.datastore)
         with schema_lock(self.datastore):

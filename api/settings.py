@@ -30,6 +30,8 @@ class Settings(Struct, frozen=True, kw_only=True):
     signed_url_ttl: int
     log_level: str
     ready_max_lag_seconds: int
+    database_pool_size: int
+    """Connections the async request path may hold (it grows to this under load)."""
     """/ready answers 503 when an asynchronous projection lags more than this."""
 
     @classmethod
@@ -50,6 +52,7 @@ class Settings(Struct, frozen=True, kw_only=True):
             signed_url_ttl=_integer(env, "SIGNED_URL_TTL", 3600),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             ready_max_lag_seconds=_integer(env, "READY_MAX_LAG", 10),
+            database_pool_size=_integer(env, "DATABASE_POOL_SIZE", 16),
         )
 
 

@@ -1,0 +1,40 @@
+"""Configuration read from the environment: defaults, and plain errors for bad values."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from api.app import create_app
+from api.settings import Settings, SettingsError
+
+
+def settings(tmp_path: Path, **env: str) -> Settings:
+    return Settings.from_env({"DATA_DIR": str(tmp_path), "SIGNING_KEY": "k", **env})
+
+
+def test_the_async_pool_size_defaults_to_16_and_can_be_set(tmp_path: Path) -> None:
+    assert settings(tmp_path).database_pool_size == 16
+    assert settings(tmp_path, DATABASE_POOL_SIZE="40").database_pool_size == 40
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_a_pool_size_that_is_not_a_positive_number_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsError, match="DATABASE_POOL_SIZE"):
+        settings(tmp_path, DATABASE_POOL_SIZE=value)
+
+
+def test_log_level_sets_the_root_logger_although_litestar_configures_it(
+    tmp_path: Path,
+) -> None:
+    root = logging.getLogger()
+    before = root.level
+    try:
+        create_app(settings(tmp_path, LOG_LEVEL="ERROR"))
+        assert root.getEffectiveLevel() == logging.ERROR
+        create_app(settings(tmp_path, LOG_LEVEL="DEBUG"))
+        assert root.getEffectiveLevel() == logging.DEBUG
+    finally:
+        root.setLevel(before)
