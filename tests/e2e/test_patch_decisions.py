@@ -7,6 +7,8 @@ would. The next PATCH must answer from the store's state, never the old row.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from msgspec import UNSET, UnsetType
 
@@ -44,51 +46,65 @@ def patch(client: httpx.Client, resource_id: int, **body: str) -> httpx.Response
     return client.patch(f"/api/resources/{resource_id}", json=body)
 
 
+def seen_then_changed_elsewhere(
+    client: httpx.Client,
+    services: Services,
+    *,
+    name: str | UnsetType = UNSET,
+    description: str | UnsetType = UNSET,
+) -> int:
+    """A resource the server has renamed (so it holds its row), then changed behind it."""
+    resource_id = int(create(client, name="a.txt")["id"])
+    assert patch(client, resource_id, name="b.txt").status_code == 200
+    change_elsewhere(services, resource_id, name=name, description=description)
+    return resource_id
+
+
+def the_fourth_event(
+    response: httpx.Response, services: Services, resource_id: int
+) -> dict[str, Any]:
+    """The resource a PATCH answered with, having checked that it appended event 4."""
+    assert response.status_code == 200, response.text
+    assert response.headers["etag"] == '"4"'
+    assert versions(services, resource_id) == [1, 2, 3, 4]
+    body: dict[str, Any] = response.json()["data"]["resource"]
+    return body
+
+
 def test_a_change_made_elsewhere_is_kept_and_shown(
     client: httpx.Client, services: Services
 ) -> None:
-    resource = create(client, name="a.txt")
-    assert patch(client, resource["id"], name="b.txt").status_code == 200
-    change_elsewhere(services, resource["id"], description="written by another server")
+    resource_id = seen_then_changed_elsewhere(
+        client, services, description="written by another server"
+    )
 
-    response = patch(client, resource["id"], name="c.txt")
+    body = the_fourth_event(patch(client, resource_id, name="c.txt"), services, resource_id)
 
-    assert response.status_code == 200, response.text
-    body = response.json()["data"]["resource"]
     assert body["name"] == "c.txt"
     assert body["description"] == "written by another server"
-    assert response.headers["etag"] == '"4"'
-    assert versions(services, resource["id"]) == [1, 2, 3, 4]
 
 
 def test_a_patch_that_looks_like_no_change_on_an_old_row_is_a_change(
     client: httpx.Client, services: Services
 ) -> None:
-    resource = create(client, name="a.txt")
-    assert patch(client, resource["id"], name="b.txt").status_code == 200
-    change_elsewhere(services, resource["id"], name="elsewhere.txt")
+    resource_id = seen_then_changed_elsewhere(client, services, name="elsewhere.txt")
 
-    response = patch(client, resource["id"], name="b.txt")
+    body = the_fourth_event(patch(client, resource_id, name="b.txt"), services, resource_id)
 
-    assert response.status_code == 200, response.text
-    assert response.json()["data"]["resource"]["name"] == "b.txt"
-    assert response.headers["etag"] == '"4"'
-    assert versions(services, resource["id"]) == [1, 2, 3, 4]
+    assert body["name"] == "b.txt"
 
 
 def test_if_match_is_judged_against_the_stores_version(
     client: httpx.Client, services: Services
 ) -> None:
-    resource = create(client, name="a.txt")
-    assert patch(client, resource["id"], name="b.txt").status_code == 200
-    change_elsewhere(services, resource["id"], name="elsewhere.txt")
+    resource_id = seen_then_changed_elsewhere(client, services, name="elsewhere.txt")
 
     current = client.patch(
-        f"/api/resources/{resource['id']}", json={"name": "c.txt"}, headers={"If-Match": '"3"'}
+        f"/api/resources/{resource_id}", json={"name": "c.txt"}, headers={"If-Match": '"3"'}
     )
     assert current.status_code == 200, current.text
     old = client.patch(
-        f"/api/resources/{resource['id']}", json={"name": "d.txt"}, headers={"If-Match": '"3"'}
+        f"/api/resources/{resource_id}", json={"name": "d.txt"}, headers={"If-Match": '"3"'}
     )
     error(old, 412)
     assert old.headers["etag"] == '"4"'

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import httpx
 from api.services import Services
 from domain.resource import resource_uuid
 from tests.e2e.flows import create
-from tests.e2e.test_two_servers import free_port
+from tests.e2e.servers import describe_concurrently, free_port, wait_until_healthy
 from tests.storage import cli_env
 
 CLIENTS = 20
@@ -39,28 +38,14 @@ def test_two_workers_share_a_port_lose_no_update_and_stop_together(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base + "/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
+        wait_until_healthy(base)
         workers = children(process.pid)
         assert len(workers) >= 2  # (multiprocessing may add a helper of its own)
 
-        def describe(number: int) -> int:
-            response = httpx.patch(  # a new connection each: the kernel spreads them
-                f"{base}/api/resources/{resource['id']}",
-                json={"description": f"from client {number}"},
-                headers={"Authorization": client.headers["authorization"]},
-                timeout=30,
-            )
-            return response.status_code
+        # Each PATCH on a new connection: the kernel spreads them over the workers.
+        token = client.headers["authorization"]
+        statuses = describe_concurrently([base], resource["id"], token, CLIENTS)
 
-        with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-            statuses = list(pool.map(describe, range(CLIENTS)))
         assert statuses == [200] * CLIENTS
         stored = services.resources.recorder.select_events(resource_uuid(resource["id"]))
         assert len(stored) == 1 + CLIENTS
