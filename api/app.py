@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
@@ -15,17 +16,29 @@ from api.controllers.activity import ActivityController
 from api.controllers.content import ContentController
 from api.controllers.health import HealthController
 from api.controllers.history import HistoryController
-from api.controllers.resources import ResourceController
+from api.controllers.resources import JSON_BODY, ResourceController, require_json
 from api.errors import EXCEPTION_HANDLERS
 from api.hot_path import HotPath
 from api.metrics import ServiceMetrics
-from api.request_metrics import on_send, request_clock
+from api.request_metrics import on_send, start_clock
 from api.services import Services
 from api.settings import Settings
 from projections.store import ProjectingApplicationRecorder
 
 JSON_BODY_LIMIT = 1024 * 1024
 """Resource bodies are small; uploads stream through their own endpoint."""
+
+
+async def admit(request: Request[Any, Any, Any]) -> None:
+    """Every routed request, before its handler: start its clock for the metrics, and
+    refuse a body that is not JSON where a handler expects JSON (415).
+
+    One app-level hook, async so that Litestar runs it on the event loop (a sync
+    hook runs in a worker thread).
+    """
+    start_clock(request.scope)
+    if request.route_handler.opt.get(JSON_BODY):
+        require_json(request)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
@@ -92,7 +105,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "metrics": Provide(provide_metrics, sync_to_thread=False),
             "hot_path": Provide(provide_hot_path, sync_to_thread=False),
         },
-        middleware=[request_clock],
+        before_request=admit,
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[on_send],
         logging_config=logging_config,

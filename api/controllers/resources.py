@@ -55,11 +55,12 @@ def existing_id(resource_id: int) -> int:
     return resource_id
 
 
-async def require_json(request: Request[Any, Any, Any]) -> None:
-    """A body that says it is something other than JSON is refused with 415.
+JSON_BODY = "json_body"
+"""Handler option: the body must be JSON (see `admit`)."""
 
-    Async so that Litestar runs it on the event loop, not in a worker thread.
-    """
+
+def require_json(request: Request[Any, Any, Any]) -> None:
+    """A body that says it is something other than JSON is refused with 415."""
     content_type = request.headers.get("content-type")
     if content_type is None:
         return
@@ -130,7 +131,7 @@ class ResourceController(Controller):
         operation_id="createResource",
         summary="Register a file to upload, or a link",
         sync_to_thread=True,
-        before_request=require_json,
+        opt={JSON_BODY: True},
         status_code=201,
         responses=error_responses(400, 413, 415, 422),
     )
@@ -236,7 +237,7 @@ class ResourceController(Controller):
         "/{resource_id:int}",
         operation_id="updateResource",
         summary="Rename, describe, or confirm the upload; returns the state after it",
-        before_request=require_json,
+        opt={JSON_BODY: True},
         responses=error_responses(400, 404, 409, 412, 415, 422),
     )
     async def update(
