@@ -5,8 +5,8 @@ It is echoed on every response by `api.request_metrics.on_send`.
 
 from __future__ import annotations
 
+import random
 import re
-import uuid
 from typing import Any
 
 from litestar import Request
@@ -18,6 +18,12 @@ _STATE_KEY = "request_id"
 _HEADER = HEADER.encode()
 
 
+def _new_id() -> str:
+    """128 random bits in hex. Not a secret, so not from os.urandom (a system call
+    per request); `random` is seeded from it once per process."""
+    return f"{random.getrandbits(128):032x}"
+
+
 def request_id_of(scope: Scope) -> str:
     state: dict[str, Any] = scope.setdefault("state", {})
     request_id = state.get(_STATE_KEY)
@@ -27,7 +33,7 @@ def request_id_of(scope: Scope) -> str:
             if name == _HEADER:
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if _ACCEPTABLE.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = incoming if _ACCEPTABLE.fullmatch(incoming) else _new_id()
         state[_STATE_KEY] = request_id
     return str(request_id)
 
