@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -66,6 +67,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
     async def open_async() -> None:
         await state["services"].appender.open()
+        # What startup built lives as long as the process: out of the collector's
+        # way. A full collection then took ~2 ms under load instead of ~27 ms.
+        gc.collect()
+        gc.freeze()
         hot["path"] = HotPath(state["services"])
 
     async def close_async() -> None:

@@ -17,8 +17,12 @@ from projections.resources import READ_MODEL_TABLE
 StatusFilter = Literal["uploaded", "pending", "all"]
 
 
-class ResourceRecord(Struct, frozen=True, kw_only=True):
-    """One row of the read model: a live resource as its events left it."""
+class ResourceRecord(Struct, frozen=True, kw_only=True, gc=False):
+    """One row of the read model: a live resource as its events left it.
+
+    Only scalars, so never part of a reference cycle: not tracked by the garbage
+    collector (a server keeps thousands of them, see `api.hot_path`).
+    """
 
     id: int
     project_id: int
