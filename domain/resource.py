@@ -39,7 +39,7 @@ def _upcast_v1_v2(state: dict[str, Any]) -> None:
     state["request_id"] = None
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=4096)
 def resource_uuid(resource_id: int) -> UUID:
     """The aggregate id of the resource with this public id (a SHA-1: kept for reuse)."""
     return uuid5(RESOURCE_NAMESPACE, str(resource_id))
