@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 from typing import Any
 
 from litestar import Litestar, Request
@@ -85,7 +84,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     def provide_metrics() -> ServiceMetrics:
         return metrics["metrics"]
 
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     # Litestar configures the root logger itself (at INFO, unless told): LOG_LEVEL rules.
     logging_config = LoggingConfig(
         root={"handlers": ["queue_listener"], "level": settings.log_level},

@@ -2,8 +2,8 @@
 
 Litestar's Prometheus middleware builds a `Request`, label dicts and a wrapped
 `send` per request, and records a handler's exception as a 200 (the error
-response is sent outside it). Here a route-level clock notes when the request
-reached its handler, and the app's `before_send` hook — which sees every
+response is sent outside it). Here the app's `before_request` hook notes when
+the request reached its handler (`start_clock`), and its `before_send` hook — which sees every
 response, errors included — echoes the request id, and on the last body
 message counts the request by method, route template and the status actually
 sent. Each label set's metric children are looked up once and kept.

@@ -67,18 +67,26 @@ def serve(host: str, port: int, workers: int, log_level: str) -> int:
     return _Supervisor(host, port, workers, log_level).run()
 
 
+STARTUP_SECONDS = 10.0
+"""A worker that dies sooner than this after it started failed to start (say the port
+is taken): the server gives up rather than start it again and again."""
+
+
 class _Supervisor:
     """Starts the workers, restarts one that dies, stops them all on a signal."""
 
     def __init__(self, host: str, port: int, workers: int, log_level: str) -> None:
         self._args = (host, port, log_level)
         self._context = multiprocessing.get_context("spawn")
-        self._processes = [self._start() for _ in range(workers)]
+        self._started: dict[int, float] = {}
+        self._processes = [self._start(number) for number in range(workers)]
         self._stopping = False
+        self._failed = False
 
-    def _start(self) -> multiprocessing.process.BaseProcess:
+    def _start(self, number: int) -> multiprocessing.process.BaseProcess:
         process = self._context.Process(target=_worker, args=self._args, daemon=False)
         process.start()
+        self._started[number] = time.monotonic()
         return process
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
@@ -91,13 +99,16 @@ class _Supervisor:
         try:
             while not self._stopping:
                 for number, process in enumerate(self._processes):
-                    if not process.is_alive() and not self._stopping:
-                        logger.warning(
-                            "worker %s exited with %s; starting another",
-                            process.pid,
-                            process.exitcode,
-                        )
-                        self._processes[number] = self._start()
+                    if process.is_alive() or self._stopping:
+                        continue
+                    if time.monotonic() - self._started[number] < STARTUP_SECONDS:
+                        logger.error("a worker failed to start (exit %s)", process.exitcode)
+                        self._stopping = self._failed = True
+                        break
+                    logger.warning(
+                        "worker %s exited with %s; starting another", process.pid, process.exitcode
+                    )
+                    self._processes[number] = self._start(number)
                 time.sleep(0.2)
         finally:
             for process in self._processes:
@@ -107,4 +118,4 @@ class _Supervisor:
                 process.join(timeout=30)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-        return 0
+        return 1 if self._failed else 0

@@ -30,9 +30,9 @@ class Settings(Struct, frozen=True, kw_only=True):
     signed_url_ttl: int
     log_level: str
     ready_max_lag_seconds: int
+    """/ready answers 503 when an asynchronous projection lags more than this."""
     database_pool_size: int
     """Connections the async request path may hold (it grows to this under load)."""
-    """/ready answers 503 when an asynchronous projection lags more than this."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

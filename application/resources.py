@@ -83,9 +83,7 @@ async def update_async(
             return cached, decided[0]
     for attempt in range(1, MAX_ATTEMPTS + 1):
         resource = await load()
-        check_expected_version(resource, command)
-        apply_update(resource, command, blobs)
-        events = _changes(resource)
+        events = _decide(resource, command, blobs)
         if not events:
             return resource, None
         try:
@@ -106,11 +104,9 @@ async def _decide_on_cached(
 ) -> tuple[T] | None:
     """What `append` returned for a decision on `cached`; None when it cannot stand."""
     try:
-        check_expected_version(cached, command)
-        apply_update(cached, command, blobs)
+        events = _decide(cached, command, blobs)
     except (VersionMismatch, DomainError):
         return None  # perhaps only because the cached state is old
-    events = _changes(cached)
     if not events:
         return None  # "no change" may be an old state's answer
     try:
@@ -119,7 +115,12 @@ async def _decide_on_cached(
         return None
 
 
-def _changes(resource: Resource) -> list[Resource.Changed]:
+def _decide(
+    resource: Resource, command: UpdateResource, blobs: BlobStore
+) -> list[Resource.Changed]:
+    """Applies the command to `resource`; the change events it decided on."""
+    check_expected_version(resource, command)
+    apply_update(resource, command, blobs)
     return [event for event in resource.collect_events() if isinstance(event, Resource.Changed)]
 
 

@@ -119,8 +119,9 @@ class AsyncAppender:
         parts: list[tuple[Composable, Sequence[Any]]] = [
             *self._resources.statements_for(events, returning=True),
             *self._timeline.statements_for(events),
-            self._events_part(stored_events, guard),
         ]
+        events_at = len(parts)
+        parts.append(self._events_part(stored_events, guard))
         if snapshot is not None:
             parts.append(
                 (
@@ -133,7 +134,7 @@ class AsyncAppender:
                     ),
                 )
             )
-        query = self._combined(tuple(statement for statement, _ in parts))
+        query = self._combined(tuple(statement for statement, _ in parts), events_at)
         params = [param for _, part_params in parts for param in part_params]
         async with self.pool.connection() as conn:
             try:
@@ -184,8 +185,10 @@ class AsyncAppender:
             [event.state for event in stored_events],
         )
 
-    def _combined(self, statements: tuple[Composable, ...]) -> bytes:
-        """One statement of CTEs for these parts; the first part's rows are returned."""
+    def _combined(self, statements: tuple[Composable, ...], events_at: int) -> bytes:
+        """One statement of CTEs for these parts; the first part's rows are returned.
+
+        `statements[events_at]` is the events part."""
         key = tuple(id(statement) for statement in statements)
         query = self._combined_cache.get(key)
         if query is None:
@@ -194,12 +197,7 @@ class AsyncAppender:
                 for number, statement in enumerate(statements)
             )
             # The events part is a SELECT of a function: only a referenced CTE runs.
-            events = next(
-                number
-                for number, statement in enumerate(statements)
-                if any(statement is known for known in self._events_statements.values())
-            )
-            events_part = Identifier(f"part{events}")
+            events_part = Identifier(f"part{events_at}")
             combined = SQL(
                 "WITH {ctes} SELECT part0.*, (SELECT count(*) FROM {events}) AS appended"
                 " FROM (SELECT 1) AS one LEFT JOIN part0 ON true"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -56,3 +57,23 @@ def test_two_workers_share_a_port_lose_no_update_and_stop_together(
     while any(Path(f"/proc/{worker}").exists() for worker in workers):
         assert time.monotonic() < deadline, "a worker outlived the server"
         time.sleep(0.1)
+
+
+def test_workers_that_cannot_start_end_the_server_with_an_error(
+    services: Services,
+) -> None:
+    with socket.socket() as taken:  # a port someone else listens on, without SO_REUSEPORT
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "api.cli", "serve", "--no-projections"),
+                *("--port", str(port), "--workers", "2"),
+            ],
+            env=cli_env(services.settings),
+        )
+        try:
+            assert process.wait(timeout=60) != 0
+        finally:
+            process.kill()
