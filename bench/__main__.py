@@ -7,10 +7,15 @@ import tempfile
 
 from bench import feed, history, patch, rebuild
 from bench.common import database_url, fresh_database
+from bench.load import wrk_available
 
 
 def print_patch_figures(server_url: str) -> None:
-    print("== PATCH and GET against the CRUD anchor (1 worker each, wrk -c16, A B A B) ==")
+    generator = "wrk" if wrk_available() else "in-repo load generator (no wrk)"
+    print(
+        f"== PATCH and GET against the CRUD anchor (1 worker each, {generator}, 16 connections,"
+        " A B A B) =="
+    )
     figures = patch.run(fresh_database(server_url, "bench_patch"), tempfile.mkdtemp())
     for comparison in figures.comparisons:
         ours, theirs = comparison.service, comparison.anchor

@@ -1,7 +1,9 @@
-"""Side-by-side load against the service and the CRUD anchor, with wrk."""
+"""Side-by-side load against the service and the CRUD anchor: wrk, or the in-repo
+generator (`bench/loadgen.py`) where wrk is not installed."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import statistics
 import subprocess
@@ -31,9 +33,9 @@ def wrk(
     seconds: int = 10,
     connections: int = 16,
 ) -> LoadResult:
-    """One wrk run; `failed` counts non-2xx answers and socket errors."""
+    """One load run; `failed` counts non-2xx answers and socket errors."""
     if not wrk_available():
-        sys.exit("make bench needs wrk: apt-get install -y wrk")
+        return _in_repo(base, script, args, seconds, connections)
     completed = subprocess.run(
         [
             "wrk",
@@ -57,6 +59,27 @@ def wrk(
         p50_ms=float(fields["p50_ms"]),
         p99_ms=float(fields["p99_ms"]),
         failed=int(fields["non2xx"]) + int(fields["errors"]),
+    )
+
+
+def _in_repo(
+    base: str, script: str, args: tuple[str, ...], seconds: int, connections: int
+) -> LoadResult:
+    completed = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench.loadgen", base, script),
+            *(str(seconds), str(connections), *args),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    fields = json.loads(completed.stdout.splitlines()[-1])
+    return LoadResult(
+        rps=float(fields["rps"]),
+        p50_ms=float(fields["p50_ms"]),
+        p99_ms=float(fields["p99_ms"]),
+        failed=int(fields["failed"]),
     )
 
 

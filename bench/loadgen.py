@@ -1,0 +1,123 @@
+"""The in-repo load generator `make bench` uses when wrk is not installed.
+
+It sends what the wrk scripts send (`patch.lua`, `get.lua`, `patch_one.lua`):
+`connections` keep-alive HTTP/1.1 connections, each sending its next request as
+soon as the last answer is read, for `seconds`. It runs in a process of its own,
+so it shares no interpreter with the bench's orchestration. It costs more CPU
+than wrk, on the same cores as the servers, so absolute figures are lower than
+wrk's; service and anchor are loaded by the same generator, so ratios compare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+Request = Callable[[int], tuple[str, str, bytes | None]]
+"""The n-th request of a connection: method, path, JSON body."""
+
+
+def requests_of(script: str, args: list[str]) -> Request:
+    """The requests a wrk script of ours would send, for the same arguments."""
+    if script == "patch.lua":
+        count = int(args[0])
+        return lambda n: (
+            "PATCH",
+            f"/api/resources/{random.randint(1, count)}",
+            f'{{"name":"file-{n}.docx"}}'.encode(),
+        )
+    if script == "patch_one.lua":
+        resource_id = int(args[0])
+        return lambda n: (
+            "PATCH",
+            f"/api/resources/{resource_id}",
+            f'{{"name":"one-{n}.docx"}}'.encode(),
+        )
+    if script == "get.lua":
+        count = int(args[0])
+        if count == 0:
+            return lambda n: ("GET", "/api/resources", None)
+        return lambda n: ("GET", f"/api/resources/{random.randint(1, count)}", None)
+    raise ValueError(f"no in-repo equivalent of {script}")
+
+
+async def _connection(
+    host: str,
+    port: int,
+    token: str,
+    request: Request,
+    deadline: float,
+    latencies: list[float],
+    failures: list[int],
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    number = 0
+    try:
+        while time.perf_counter() < deadline:
+            number += 1
+            method, path, body = request(number)
+            head = (
+                f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Authorization: Bearer {token}\r\n"
+            )
+            if body is not None:
+                head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            started = time.perf_counter()
+            writer.write(head.encode() + b"\r\n" + (body or b""))
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if not status_line.split()[1].startswith(b"2"):
+                failures.append(1)
+    except (OSError, asyncio.IncompleteReadError):
+        failures.append(1)
+    finally:
+        writer.close()
+
+
+async def load(
+    base: str, script: str, args: list[str], seconds: float, connections: int
+) -> dict[str, float]:
+    parts = urlsplit(base)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    token = args[1]
+    request = requests_of(script, args)
+    latencies: list[float] = []
+    failures: list[int] = []
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(
+        *(
+            _connection(host, port, token, request, deadline, latencies, failures)
+            for _ in range(connections)
+        )
+    )
+    elapsed = time.perf_counter() - started
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": cuts[49] * 1000,
+        "p99_ms": cuts[98] * 1000,
+        "failed": len(failures),
+    }
+
+
+def main() -> None:
+    """`python -m bench.loadgen BASE SCRIPT SECONDS CONNECTIONS ARG...`: one JSON line."""
+    base, script, seconds, connections, *args = sys.argv[1:]
+    print(json.dumps(asyncio.run(load(base, script, args, float(seconds), int(connections)))))
+
+
+if __name__ == "__main__":
+    main()
