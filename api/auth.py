@@ -1,4 +1,8 @@
-"""Bearer authentication with project API keys."""
+"""Bearer authentication: the key a request presents, as the application's `Caller`.
+
+Whether the key is live is the resource store's question, asked in the same
+round trip as the request's read or guarded by its append.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +10,34 @@ from typing import Any
 
 from litestar import Request
 from litestar.di import NamedDependency
-from msgspec.structs import replace
 
-from api.errors import ApiError
-from api.keys import Principal
+from api.errors import unauthorized
 from api.request_ids import request_id
-from api.services import Services
-
-
-def _unauthorized(message: str) -> ApiError:
-    return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
-
-
-def authenticate(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> Principal:
-    """The principal of the request's key; 401 for a missing, malformed or dead key."""
-    principal = services.keys.authenticate(bearer_secret(request))
-    if principal is None:
-        raise invalid_key()
-    return replace(principal, request_id=request_id(request))
+from application.access import Caller, Principal, key_digest
+from application.service import ResourceService
 
 
 def bearer_secret(request: Request[Any, Any, Any]) -> str:
     """The key sent as `Authorization: Bearer <key>`; 401 when there is none."""
     header = request.headers.get("authorization")
     if not header:
-        raise _unauthorized("An API key is required: send Authorization: Bearer <key>.")
+        raise unauthorized("An API key is required: send Authorization: Bearer <key>.")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
-        raise _unauthorized("Send the API key as Authorization: Bearer <key>.")
+        raise unauthorized("Send the API key as Authorization: Bearer <key>.")
     return secret.strip()
 
 
-def invalid_key() -> ApiError:
-    return _unauthorized("The API key is not valid.")
+def caller(request: Request[Any, Any, Any]) -> Caller:
+    """Who the request says it is; 401 for a missing or malformed key."""
+    digest = key_digest(bearer_secret(request))
+    if digest is None:
+        raise unauthorized()
+    return Caller(digest=digest, request_id=request_id(request))
+
+
+async def principal_of(
+    request: Request[Any, Any, Any], resources: NamedDependency[ResourceService]
+) -> Principal:
+    """The principal of the request's live key (a dependency); 401 otherwise."""
+    return await resources.authenticate(caller(request))

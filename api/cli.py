@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from api.database import database_url
+from adapters.database import database_url
 from api.progress import RebuildDisplay
 from api.services import Services
 from api.settings import Settings, SettingsError
@@ -199,7 +199,7 @@ def _serve(
 
     # Starts the embedded database when needed; this process keeps it running
     # for the workers, which connect by URL.
-    os.environ["DATABASE_URL"] = database_url(settings)
+    os.environ["DATABASE_URL"] = database_url(settings.database_url, settings.data_dir)
     services = Services(Settings.from_env(), pool_size=1)
     try:
         if services.keys.count() == 0:

@@ -13,7 +13,13 @@ from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from api.schemas import ErrorBody, ErrorDetail, ErrorEnvelope
-from application.errors import ConcurrentUpdate, ResourceNotFound
+from application.errors import (
+    ConcurrentUpdate,
+    IdempotencyKeyReused,
+    ResourceNotFound,
+    Unauthenticated,
+    UploadTooLarge,
+)
 from domain.errors import InvalidValue, UploadIncomplete
 
 logger = logging.getLogger(__name__)
@@ -58,6 +64,10 @@ def error_responses(*statuses: int, refused: int = 401) -> dict[int, ResponseSpe
         status: ResponseSpec(ErrorEnvelope, description="An error", generate_examples=False)
         for status in (refused, *statuses)
     }
+
+
+def unauthorized(message: str = "The API key is not valid.") -> ApiError:
+    return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
 def not_found(what: str = "resource") -> ApiError:
@@ -126,6 +136,14 @@ def _domain(exc: Exception) -> ApiError | None:
             return ApiError(409, f"The upload is not complete: {exc}.", code="upload_incomplete")
         case ResourceNotFound():
             return not_found()
+        case Unauthenticated():
+            return unauthorized()
+        case UploadTooLarge(limit=limit):
+            return ApiError(413, f"The upload may be at most {limit} bytes.")
+        case IdempotencyKeyReused():
+            return ApiError(
+                422, "This Idempotency-Key was used for a different request; use a new key."
+            )
         case ConcurrentUpdate():
             return ApiError(409, "The resource kept changing; retry the request.")
     return None

@@ -1,63 +1,44 @@
-"""How a read-model row is shown to a client: links signed fresh on every read."""
+"""How a read-model row is shown to a client: links signed fresh on every read.
+
+The fields a client sees that the row has by the same name are copied by name,
+so a field added to the row and to `ResourceOut` needs no code here.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
 from litestar import Response
-from msgspec.structs import replace
 
+from api.idempotency import REPLAYED
 from api.schemas import ResourceData, ResourceEnvelope, ResourceOut
 from api.signing import UrlSigner
-from domain.resource import Resource
-from projections.queries import ResourceRecord
+from application.ports import Outcome
+from projections.resources import ResourceRecord
+
+COMPUTED = ("url", "upload_url")
+"""The fields of `ResourceOut` that are not the row's: signed or chosen per read."""
+COPIED = tuple(field for field in ResourceOut.__struct_fields__ if field not in COMPUTED)
 
 
 def resource_out(
     record: ResourceRecord, signer: UrlSigner, *, offer_upload: bool = True
 ) -> ResourceOut:
-    url: str | None = None
+    values: dict[str, Any] = {field: getattr(record, field) for field in COPIED}
+    values["created_at"] = record.created_at.astimezone(UTC)
+    values["updated_at"] = record.updated_at.astimezone(UTC)
     if record.kind == "link":
-        url = record.link_url
+        values["url"] = record.link_url
     elif record.status == "uploaded":
-        url = signer.content_url("GET", record.id)
-    out = ResourceOut(
-        id=record.id,
-        project_id=record.project_id,
-        name=record.name,
-        description=record.description,
-        status=record.status,
-        mime_type=record.mime_type,
-        size_bytes=record.size_bytes,
-        url=url,
-        created_by=record.created_by,
-        created_at=record.created_at.astimezone(UTC),
-        updated_at=record.updated_at.astimezone(UTC),
-    )
-    if offer_upload and record.kind == "file" and record.status == "pending":
-        # A pending file's upload URL is handed out again on every read, so a
-        # client whose URL expired before it finished can still upload.
-        return replace(out, upload_url=signer.content_url("PUT", record.id))
-    return out
-
-
-def record_of(resource: Resource) -> ResourceRecord:
-    """The read-model shape of a resource rebuilt from its events (time travel)."""
-    return ResourceRecord(
-        id=resource.resource_id,
-        project_id=resource.project_id,
-        name=resource.name,
-        description=resource.description,
-        status=resource.status,
-        kind="link" if resource.is_link else "file",
-        mime_type=resource.mime_type,
-        size_bytes=resource.size_bytes,
-        link_url=resource.url,
-        created_by=resource.created_by,
-        created_at=resource.created_on,
-        updated_at=resource.modified_on,
-        version=resource.version,
-    )
+        values["url"] = signer.content_url("GET", record.id)
+    else:
+        values["url"] = None
+        if offer_upload:
+            # A pending file's upload URL is handed out again on every read, so a
+            # client whose URL expired before it finished can still upload.
+            values["upload_url"] = signer.content_url("PUT", record.id)
+    return ResourceOut(**values)
 
 
 def etag(version: int) -> str:
@@ -80,4 +61,15 @@ def resource_response(
         envelope,
         status_code=status_code,
         headers={"ETag": etag(record.version), **(headers or {})},
+    )
+
+
+def outcome_response(outcome: Outcome, signer: UrlSigner) -> Response[ResourceEnvelope]:
+    """A command's outcome: 201 with Location when it created the resource; marked
+    when it is the kept outcome of an earlier request with the same Idempotency-Key."""
+    headers = {REPLAYED: "true"} if outcome.replayed else {}
+    if outcome.created:
+        headers["Location"] = f"/api/resources/{outcome.record.id}"
+    return resource_response(
+        outcome.record, signer, status_code=201 if outcome.created else 200, headers=headers
     )

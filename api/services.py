@@ -2,41 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
-from uuid import UUID
 
-import psycopg
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from eventsourcing.postgres import PostgresDatastore
 
-from api.database import database_url, eventsourcing_env
-from api.idempotency import IdempotencyKeys
-from api.keys import ApiKeys
+from adapters.database import connector, database_answers, database_url, eventsourcing_env
+from adapters.event_store import RECORDER_TOPIC, ResourceEvents
+from adapters.file_blobs import FileBlobStore
+from adapters.keys import ApiKeys
+from adapters.resource_store import PostgresResourceStore
+from adapters.schema import create_schema
 from api.settings import Settings, SettingsError
 from api.signing import UrlSigner
-from application.file_blobs import FileBlobStore
+from application.access import Caller
+from application.commands import DeleteResource, RegisterResource, UpdateResource
 from application.history import ResourceHistory
-from application.ports import BlobStore
-from application.resources import ResourceApplication
-from domain.resource import Resource
+from application.ports import BlobStore, Outcome
+from application.service import ResourceService
 from projections.activity import ActivityProjection, ActivityView, ResourceStates
-from projections.fast_store import AsyncAppender
-from projections.queries import ResourceQueries
 from projections.rebuild import (
     BATCH_SIZE,
     Rebuildable,
     Rebuilder,
     RebuildProgress,
-    create_state_table,
 )
 from projections.rebuild_targets import ActivityRebuild, ResourcesRebuild, TimelineRebuild
 from projections.resources import ResourcesProjection
 from projections.runner import ActivityRunner
+from projections.shapes import TableShape
 from projections.status import ProjectionStatus, projection_status
-from projections.store import RECORDER_TOPIC, ProjectingApplicationRecorder, schema_lock
 from projections.timeline import TimelineProjection, TimelineQueries
+
+T = TypeVar("T")
 
 
 def blob_store(url: str) -> BlobStore:
@@ -47,66 +50,99 @@ def blob_store(url: str) -> BlobStore:
 
 
 class Services:
-    """Everything a request or a command needs, built once per process."""
+    """Everything a request or a command needs, built once per process.
 
-    def __init__(self, settings: Settings, *, pool_size: int = 10) -> None:
+    Building it runs the schema step (creating what is missing, migrating an old
+    read model by a rebuild). The resource service runs on async I/O: a server
+    builds one in its event loop (`resource_service`); a command or a test that is
+    not async calls one through `blocking()`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pool_size: int = 10,
+        projection: type[ResourcesProjection] = ResourcesProjection,
+    ) -> None:
         self.settings = settings
-        self.database_url = database_url(settings)
+        self.database_url = database_url(settings.database_url, settings.data_dir)
         env = eventsourcing_env(self.database_url, pool_size=pool_size)
         env["APPLICATION_RECORDER_TOPIC"] = RECORDER_TOPIC
-        self.resources = ResourceApplication(
-            env,
-            blobs=blob_store(settings.blob_store_url),
-            max_upload_bytes=settings.max_upload_bytes,
-        )
-        recorder = self.resources.recorder
-        assert isinstance(recorder, ProjectingApplicationRecorder)
-        recorder.project_inline(ResourcesProjection(self.resources.mapper))
-        recorder.project_inline(TimelineProjection(self.resources.mapper))
-        self.datastore: PostgresDatastore = recorder.datastore
-        self.queries = ResourceQueries(self.datastore)
-        self.timeline = TimelineQueries(self.datastore)
-        self.history = ResourceHistory(self.resources)
-        self.appender = AsyncAppender(
-            conninfo=self.database_url,
-            recorder=recorder,
-            resources=ResourcesProjection(self.resources.mapper),
-            timeline=TimelineProjection(self.resources.mapper),
-            snapshots_table=f"{self.resources.name.lower()}_snapshots",
-            pool_size=settings.database_pool_size,
-        )
+        self.events = ResourceEvents(env)
+        self.datastore: PostgresDatastore = self.events.projecting_recorder.datastore
+        self._projection = projection
+        self.blobs = blob_store(settings.blob_store_url)
         self.activity = ActivityView(self.datastore)
-        with schema_lock(self.datastore):
-            self.activity.create_table()
-            create_state_table(self.datastore)
-            self.keys = ApiKeys(self.datastore)
-            self.idempotency = IdempotencyKeys(self.database_url)
+        self.timeline = TimelineQueries(self.datastore)
+        self.history = ResourceHistory(self.events)
+        self.keys = ApiKeys(self.datastore)
         self.signer = UrlSigner(settings.signing_key, settings.public_url, settings.signed_url_ttl)
+        mapper = self.events.mapper
+        create_schema(
+            conninfo=self.database_url,
+            events=self.events,
+            resources=projection(mapper),
+            timeline=TimelineProjection(mapper),
+            activity=self.activity,
+            migrate=self._migrate,
+        )
 
-    def resource_at(self, aggregate_id: UUID, version: int) -> Resource:
-        found: object = self.resources.repository.get(aggregate_id, version=version)
-        assert isinstance(found, Resource)
-        return found
+    def _migrate(self, shape: TableShape) -> None:
+        """A newer projection version: rebuild aside and swap, keeping the rows' changes."""
+        self.rebuilder(self.rebuild_targets()[shape.name]).run(accept_changes=True)
+
+    def resource_service(self) -> tuple[ResourceService, PostgresResourceStore]:
+        """A resource service and its store, to be opened in the loop that will use it."""
+        mapper = self.events.mapper
+        store = PostgresResourceStore(
+            conninfo=self.database_url,
+            recorder=self.events.projecting_recorder,
+            mapper=mapper,
+            resources=self._projection(mapper),
+            timeline=TimelineProjection(mapper),
+            snapshots_table=f"{self.events.name.lower()}_snapshots",
+            pool_size=self.settings.database_pool_size,
+        )
+        service = ResourceService(
+            store=store,
+            ids=store,
+            outcomes=store,
+            blobs=self.blobs,
+            max_upload_bytes=self.settings.max_upload_bytes,
+        )
+        return service, store
+
+    @contextmanager
+    def blocking(self) -> Iterator[BlockingResources]:
+        """The resource service for callers that are not async, on a loop of its own."""
+        with start_blocking_portal() as portal:
+            service, store = self.resource_service()
+            portal.call(store.open)
+            try:
+                yield BlockingResources(portal, service)
+            finally:
+                portal.call(store.close)
 
     def activity_runner(self) -> ActivityRunner:
         """A runner of the activity feed projection, on its own database session."""
-        recorder = self.resources.recorder
-        assert isinstance(recorder, ProjectingApplicationRecorder)
         return ActivityRunner(
-            connect=lambda: psycopg.connect(self.database_url),
-            recorder=recorder,
+            connect=connector(self.database_url),
+            recorder=self.events.projecting_recorder,
             view=self.activity,
-            projection=ActivityProjection(self.resources.mapper, ResourceStates(self.resource_at)),
+            projection=ActivityProjection(
+                self.events.mapper, ResourceStates(self.events.resource_at)
+            ),
         )
 
     def rebuild_targets(self) -> dict[str, Rebuildable]:
         """The read models that can be rebuilt, by name, in the order `rebuild` runs them."""
-        mapper = self.resources.mapper
+        mapper = self.events.mapper
         return {
-            "resources": ResourcesRebuild(ResourcesProjection(mapper)),
+            "resources": ResourcesRebuild(self._projection(mapper)),
             "timeline": TimelineRebuild(TimelineProjection(mapper)),
             "activity": ActivityRebuild(
-                ActivityProjection(mapper, ResourceStates(self.resource_at)), self.activity
+                ActivityProjection(mapper, ResourceStates(self.events.resource_at)), self.activity
             ),
         }
 
@@ -116,27 +152,46 @@ class Services:
         report: Callable[[RebuildProgress], None] = lambda _: None,
         batch_size: int = BATCH_SIZE,
     ) -> Rebuilder:
-        recorder = self.resources.recorder
-        assert isinstance(recorder, ProjectingApplicationRecorder)
         return Rebuilder(
             datastore=self.datastore,
             conninfo=self.database_url,
-            recorder=recorder,
+            recorder=self.events.projecting_recorder,
             target=target,
             batch_size=batch_size,
             report=report,
         )
 
+    def database_answers(self) -> None:
+        """Raises unless the database answers."""
+        database_answers(self.datastore)
+
     def projection_status(self) -> list[ProjectionStatus]:
-        recorder = self.resources.recorder
-        assert isinstance(recorder, ProjectingApplicationRecorder)
         return projection_status(
-            recorder=recorder,
-            mapper=self.resources.mapper,
+            recorder=self.events.projecting_recorder,
+            mapper=self.events.mapper,
             activity=self.activity,
             conninfo=self.database_url,
         )
 
     def close(self) -> None:
-        self.idempotency.close()
-        self.resources.close()
+        self.events.close()
+
+
+class BlockingResources:
+    """Calls into a resource service running on a portal's loop, from plain threads."""
+
+    def __init__(self, portal: BlockingPortal, service: ResourceService) -> None:
+        self._portal = portal
+        self.service = service
+
+    def register(self, caller: Caller, command: RegisterResource) -> Outcome:
+        return self._portal.call(self.service.register, caller, command)
+
+    def update(self, caller: Caller, command: UpdateResource) -> Outcome:
+        return self._portal.call(self.service.update, caller, command)
+
+    def delete(self, caller: Caller, command: DeleteResource) -> None:
+        self._portal.call(self.service.delete, caller, command)
+
+    def call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return self._portal.call(function, *args)

@@ -1,25 +1,20 @@
-"""Commands: what a client asks the service to do, already authenticated."""
+"""Commands: what a caller asks the service to do. Who asks comes with the call."""
 
 from __future__ import annotations
 
 from msgspec import UNSET, Struct, UnsetType
 
-from domain.resource import Actor
+
+class IdempotencyKey(Struct, frozen=True, kw_only=True):
+    """A client's Idempotency-Key and the fingerprint of the request it names."""
+
+    key: str
+    fingerprint: bytes
 
 
 class Command(Struct, frozen=True, kw_only=True):
-    """Every command acts in one project on behalf of one user, through one key."""
-
-    project_id: int
-    actor: str
-    key_id: int | None = None
-    request_id: str | None = None
-    expected_versions: frozenset[int] | None = None
-    """If given, the command applies only to the resource at one of these versions."""
-
-    @property
-    def by(self) -> Actor:
-        return Actor(user_id=self.actor, key_id=self.key_id, request_id=self.request_id)
+    idempotency: IdempotencyKey | None = None
+    """If given, a retry with the same key gets the first outcome and changes nothing."""
 
 
 class RegisterResource(Command, frozen=True, kw_only=True):
@@ -30,16 +25,23 @@ class RegisterResource(Command, frozen=True, kw_only=True):
     mime_type: str | None = None
     size_bytes: int | None = None
     url: str | None = None
+    project_id: int | None = None
+    """If given, it must be the caller's project."""
 
 
-class UpdateResource(Command, frozen=True, kw_only=True):
+class ChangeResource(Command, frozen=True, kw_only=True):
+    resource_id: int
+    expected_versions: frozenset[int] | None = None
+    """If-Match: the command applies only to the resource at one of these versions."""
+
+
+class UpdateResource(ChangeResource, frozen=True, kw_only=True):
     """Changes any of name, description and upload status in one atomic append."""
 
-    resource_id: int
     name: str | UnsetType = UNSET
     description: str | UnsetType | None = UNSET
     confirm_upload: bool = False
 
 
-class DeleteResource(Command, frozen=True, kw_only=True):
-    resource_id: int
+class DeleteResource(ChangeResource, frozen=True, kw_only=True):
+    pass

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 
+class Unauthenticated(Exception):
+    """The presented key is malformed, unknown or revoked."""
+
+
 class ResourceNotFound(Exception):
     """No such resource in the caller's project (or it has been deleted)."""
 
 
 class StaleState(Exception):
-    """A decision made on cached state cannot stand: decide again on fresh state."""
+    """The store refused an append: the state it was decided on is no longer current
+    (another writer appended first, or the caller's key was revoked)."""
 
 
 class ConcurrentUpdate(Exception):
@@ -21,3 +26,19 @@ class VersionMismatch(Exception):
     def __init__(self, current_version: int) -> None:
         super().__init__(f"the resource is at version {current_version}")
         self.current_version = current_version
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key already names a different request."""
+
+
+class DuplicateRequest(Exception):
+    """Another request with the same Idempotency-Key committed first."""
+
+
+class UploadTooLarge(Exception):
+    """More bytes than the declared size or the upload limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the upload may be at most {limit} bytes")
+        self.limit = limit

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.domain import Snapshot
 from msgspec import Struct
 
 from application.errors import ResourceNotFound
-from application.resources import ResourceApplication
 from domain.resource import Resource, audited_state, field_changes, resource_uuid
 
 
@@ -35,7 +35,7 @@ class HistoryPage(Struct, frozen=True, kw_only=True):
 class ResourceHistory:
     """Reads the event stream of one resource, deleted ones included."""
 
-    def __init__(self, app: ResourceApplication) -> None:
+    def __init__(self, app: Application[UUID]) -> None:
         self._app = app
 
     def latest_version(self, resource_id: int) -> int:

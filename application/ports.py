@@ -1,10 +1,115 @@
-"""What the use cases need from the world, as Protocols; adapters live beside them."""
+"""What the use cases need from the world, as Protocols; `adapters/` implements them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from types import TracebackType
-from typing import Protocol, Self
+from collections.abc import AsyncIterator, Sequence
+from typing import Literal, Protocol
+
+from eventsourcing.domain import Aggregate, Snapshot
+from msgspec import Struct
+
+from application.access import Caller, Principal
+from projections.resources import ResourceRecord
+
+StatusFilter = Literal["uploaded", "pending", "all"]
+
+
+class ResourcePage(Struct, frozen=True, kw_only=True):
+    resources: list[ResourceRecord]
+    total: int
+
+
+class Guard(Struct, frozen=True, kw_only=True):
+    """What must still hold when an append commits, checked in the same statement."""
+
+    digest: bytes
+    """The caller's key: still live, and still of `project_id`."""
+    project_id: int
+    basis: ResourceRecord | None = None
+    """The row the command was decided on: still the resource's row."""
+
+
+class Outcome(Struct, frozen=True, kw_only=True):
+    """What a command left: the resource after it, and whether it was created."""
+
+    record: ResourceRecord
+    created: bool = False
+    replayed: bool = False
+    """True when this is the stored outcome of an earlier request with the same key."""
+
+
+class RememberedOutcome(Struct, frozen=True, kw_only=True):
+    """An Idempotency-Key's first outcome, kept for its retries."""
+
+    fingerprint: bytes
+    outcome: Outcome
+
+
+class ResourceStore(Protocol):
+    """The resources' events and read model, and the keys that may reach them."""
+
+    async def authenticate(self, caller: Caller) -> Principal:
+        """The live key's principal; raises Unauthenticated."""
+        ...
+
+    def remembered(
+        self, caller: Caller, resource_id: int
+    ) -> tuple[Principal, ResourceRecord] | None:
+        """The key and row this process last saw for the resource, if it still has them.
+
+        Only a hint, never an answer: the append verifies both (see `Guard`)."""
+        ...
+
+    async def load(
+        self, caller: Caller, resource_id: int
+    ) -> tuple[Principal, ResourceRecord | None]:
+        """The caller's principal and the resource's row if it is in their project;
+        one round trip. Raises Unauthenticated."""
+        ...
+
+    async def page(
+        self, caller: Caller, status: StatusFilter, page: int, per_page: int
+    ) -> tuple[Principal, ResourcePage]: ...
+
+    async def find(self, resource_id: int) -> ResourceRecord | None:
+        """A live resource of any project (for requests authorised by a signed URL)."""
+        ...
+
+    async def has_history(self, resource_id: int) -> bool:
+        """Whether any event was ever recorded for the resource (deleted ones included)."""
+        ...
+
+    async def append(
+        self,
+        events: Sequence[Aggregate.Event],
+        *,
+        guard: Guard,
+        snapshot: Snapshot | None = None,
+        remember_as: tuple[str, bytes, bool] | None = None,
+    ) -> ResourceRecord | None:
+        """Appends atomically with the read models; the resource's row after them (None
+        once deleted). With `remember_as` (key, fingerprint, created), the outcome is
+        kept for the Idempotency-Key in the same transaction.
+
+        Raises StaleState when the guard fails or another writer appended first, and
+        DuplicateRequest when the key's outcome was kept meanwhile; nothing is written."""
+        ...
+
+
+class IdempotencyRecords(Protocol):
+    async def outcome(self, project_id: int, key: str) -> RememberedOutcome | None:
+        """The outcome kept for a key in the last 24 hours."""
+        ...
+
+    async def keep(self, project_id: int, key: str, remembered: RememberedOutcome) -> bool:
+        """Keeps the outcome of a command that appended nothing; False if one was kept."""
+        ...
+
+
+class IdAllocator(Protocol):
+    """Hands out public resource ids: integers from 1 up, never reused."""
+
+    async def next_id(self) -> int: ...
 
 
 class BlobWriter(Protocol):
@@ -12,19 +117,12 @@ class BlobWriter(Protocol):
 
     def write(self, chunk: bytes) -> None: ...
 
-    def commit(self) -> int:
+    async def commit(self) -> int:
         """Makes the blob visible, replacing any earlier one; returns its size."""
         ...
 
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Discards what was written unless `commit` was called."""
+    def discard(self) -> None:
+        """Drops what was written unless `commit` was called."""
         ...
 
 
@@ -33,20 +131,14 @@ class BlobStore(Protocol):
 
     def writer(self, key: str) -> BlobWriter: ...
 
-    def size(self, key: str) -> int | None:
+    async def size(self, key: str) -> int | None:
         """The size of a committed blob, or None when there is none."""
         ...
 
-    def read(self, key: str) -> Iterator[bytes]:
+    def read(self, key: str) -> AsyncIterator[bytes]:
         """The blob's bytes in chunks, so memory does not grow with the file."""
         ...
 
-    def delete(self, key: str) -> None:
+    async def delete(self, key: str) -> None:
         """Removes the blob; removing a missing blob is not an error."""
         ...
-
-
-class IdAllocator(Protocol):
-    """Hands out public resource ids: integers from 1 up, never reused."""
-
-    def next_id(self) -> int: ...

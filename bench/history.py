@@ -19,8 +19,7 @@ def seed(database_url: str, data_dir: str) -> tuple[int, str, datetime, datetime
     """One resource with EVENTS events (renames), appended in batches; and a key."""
     from api.services import Services
     from api.settings import Settings
-    from application.commands import RegisterResource
-    from domain.resource import Actor
+    from tests.seeding import long_history
 
     services = Services(
         Settings.from_env(
@@ -28,14 +27,8 @@ def seed(database_url: str, data_dir: str) -> tuple[int, str, datetime, datetime
         )
     )
     try:
-        app = services.resources
-        resource = app.register(RegisterResource(project_id=1, actor="bench", name="n0"))
+        resource = long_history(services, project_id=1, events=EVENTS)
         started = resource.created_on
-        by = Actor(user_id="bench", key_id=None, request_id=None)
-        while resource.version < EVENTS:
-            for _ in range(min(500, EVENTS - resource.version)):
-                resource.rename(f"n{resource.version}", by=by)
-            app.save(resource)
         _, key = services.keys.create(1, "bench")
         return resource.resource_id, key, started, resource.modified_on
     finally:

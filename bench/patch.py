@@ -31,8 +31,7 @@ def seed(database_url: str, data_dir: str) -> tuple[str, int, int]:
     """1,000 resources of project 4 (ids 1..1000), one with 10,000 events, one new; a key."""
     from api.services import Services
     from api.settings import Settings
-    from application.commands import RegisterResource
-    from domain.resource import Actor
+    from tests.seeding import long_history
     from tests.seeding import seed as seed_resources
 
     services = Services(
@@ -40,14 +39,8 @@ def seed(database_url: str, data_dir: str) -> tuple[str, int, int]:
     )
     try:
         seed_resources(services, resources=RESOURCES, changes_each=0, links=True)
-        app = services.resources
-        long = app.register(RegisterResource(project_id=4, actor="bench", name="long"))
-        by = Actor(user_id="bench")
-        while long.version < 10_000:
-            for _ in range(min(1000, 10_000 - long.version)):
-                long.rename(f"n{long.version}", by=by)
-            app.save(long)
-        new = app.register(RegisterResource(project_id=4, actor="bench", name="new"))
+        long = long_history(services, project_id=4, events=10_000)
+        new = long_history(services, project_id=4, events=1, name="new")
         _, key = services.keys.create(4, "user-id")
         return key, long.resource_id, new.resource_id
     finally:

@@ -26,7 +26,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 
-from projections.resources import ResourcesProjection, create_table_statements
+from projections.resources import RESOURCES, ResourcesProjection
 
 BASELINE_SECONDS = 20.0
 
@@ -94,7 +94,7 @@ class BaselineView(PostgresTrackingRecorder):
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        self.sql_create_statements.extend(create_table_statements(self.table))
+        self.sql_create_statements.extend(RESOURCES.create_statements(self.table))
         self.projection: ResourcesProjection | None = None
         # The runner starts processing in its own thread as soon as it exists,
         # before the benchmark has handed the view its projection.
@@ -125,7 +125,7 @@ def library_runner_rate(database_url: str) -> tuple[int, float]:
     """Events the library's runner projects in BASELINE_SECONDS, and its rate."""
     from psycopg.conninfo import conninfo_to_dict
 
-    from api.database import eventsourcing_env
+    from adapters.database import eventsourcing_env
 
     env = eventsourcing_env(database_url, pool_size=2)
     params = conninfo_to_dict(database_url)

@@ -89,18 +89,17 @@ class VerificationFailed(Exception):
         self.samples = samples
 
 
-def create_state_table(datastore: PostgresDatastore) -> None:
-    with datastore.transaction(commit=True) as curs:
-        curs.execute(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {0} ("
-                " name text PRIMARY KEY,"
-                " aside_table text NOT NULL,"
-                " position bigint NOT NULL,"
-                " started_at timestamptz NOT NULL DEFAULT now(),"
-                " updated_at timestamptz NOT NULL DEFAULT now())"
-            ).format(Identifier(STATE_TABLE))
-        )
+def create_state_table_statements() -> list[Composed]:
+    return [
+        SQL(
+            "CREATE TABLE IF NOT EXISTS {0} ("
+            " name text PRIMARY KEY,"
+            " aside_table text NOT NULL,"
+            " position bigint NOT NULL,"
+            " started_at timestamptz NOT NULL DEFAULT now(),"
+            " updated_at timestamptz NOT NULL DEFAULT now())"
+        ).format(Identifier(STATE_TABLE))
+    ]
 
 
 def rebuilds_in_progress(datastore: PostgresDatastore) -> dict[str, int]:
@@ -133,7 +132,6 @@ class Rebuilder:
 
     def run(self, *, accept_changes: bool = False, restart: bool = False) -> RebuildOutcome:
         """Rebuilds and swaps; raises VerificationFailed (and swaps nothing) on a mismatch."""
-        create_state_table(self._datastore)
         with psycopg.connect(self._conninfo, autocommit=True) as guard:
             key = f"rebuild:{self._target.name}"
             row = guard.execute("SELECT pg_try_advisory_lock(hashtext(%s)::bigint)", (key,))
@@ -253,8 +251,20 @@ class Rebuilder:
         return position, differences
 
     def _compare(self, curs: Cursor[Any]) -> tuple[int, list[str]]:
-        """Rows that differ between the rebuilt and the live table, and a few of their keys."""
-        columns = SQL(", ").join(map(Identifier, self._target.columns))
+        """Rows that differ between the rebuilt and the live table, and a few of their keys.
+
+        Only the columns both tables have are compared: a new projection version may
+        add columns, which the live table cannot have."""
+        live_columns = {
+            row["column_name"]
+            for row in curs.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = %s",
+                (self._target.live_table,),
+            ).fetchall()
+        }
+        common = [column for column in self._target.columns if column in live_columns]
+        columns = SQL(", ").join(map(Identifier, common))
         keys = self._target.columns[: self._target.key_columns]
         # An asynchronous read model may lag: compare what it has had time to see.
         live_position = self._target.live_position(curs)

@@ -16,12 +16,7 @@ from projections.activity import (
     ActivityView,
     create_activity_statements,
 )
-from projections.resources import (
-    COLUMNS,
-    READ_MODEL_TABLE,
-    ResourcesProjection,
-    create_table_statements,
-)
+from projections.resources import ResourcesProjection
 from projections.timeline import TIMELINE_TABLE, TimelineProjection, create_timeline_statements
 
 
@@ -58,15 +53,17 @@ class InlineRebuild:
 
 
 class ResourcesRebuild(InlineRebuild):
-    """The `resources` read model: folded in memory, written with COPY."""
+    """The `resources` read model: folded in memory, written with COPY, in the shape
+    (and projection version) of the code that rebuilds it."""
 
     name = "resources"
-    live_table = READ_MODEL_TABLE
-    columns: tuple[str, ...] = ("id", *(column for column in COLUMNS if column != "id"))
     key_columns = 1
 
     def __init__(self, projection: ResourcesProjection) -> None:
-        super().__init__(projection, create_table_statements)
+        super().__init__(projection, projection.shape.create_statements)
+        self.live_table = projection.shape.name
+        key = projection.shape.primary_key[0]
+        self.columns = (key, *(column for column in projection.shape.columns if column != key))
 
 
 class TimelineRebuild(InlineRebuild):

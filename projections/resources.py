@@ -1,27 +1,31 @@
 """The `resources` read model: one row per live resource, written only from events.
 
-`resource_effect` says, once, what each event does to the table. Two writers
-carry it out: `ResourcesProjection.apply` as SQL inside each append's
-transaction (so a PATCH reads its own write), and `fold_effects` in memory for
-the bulk rebuild. Both are guarded by the row's version, so applying an event
-twice changes nothing.
+`ResourceRecord` declares the row once: the table's columns and DDL (through
+`TableShape`), the statements that write it, the rows read back, and the
+aggregate restored from a row all derive from it. `resource_effect` says, once,
+what each event does to a row. Two writers carry it out: SQL inside each
+append's transaction (so a PATCH reads its own write), and `fold_effects` in
+memory for the bulk rebuild. Both are guarded by the row's version, so applying
+an event twice changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
+from msgspec import Struct
 from psycopg import Cursor
 from psycopg.sql import SQL, Composed, Identifier
 
 from domain.resource import Resource
-
-READ_MODEL_TABLE = "resources"
+from projections.shapes import TableShape
 
 _RESOURCE_TOPIC_PREFIX = f"{Resource.__module__}:{Resource.__qualname__}."
 
@@ -31,76 +35,105 @@ def is_resource_event(stored: StoredEvent) -> bool:
     return stored.topic.startswith(_RESOURCE_TOPIC_PREFIX)
 
 
-COLUMNS = (
-    "aggregate_id",
-    "id",
-    "project_id",
-    "name",
-    "description",
-    "status",
-    "kind",
-    "mime_type",
-    "size_bytes",
-    "link_url",
-    "created_by",
-    "created_at",
-    "updated_at",
-    "version",
-)
-_VERSION = COLUMNS.index("version")
-COLUMN_TYPES = {
-    "aggregate_id": "uuid",
-    "id": "bigint",
-    "project_id": "bigint",
-    "name": "text",
-    "description": "text",
-    "status": "text",
-    "kind": "text",
-    "mime_type": "text",
-    "size_bytes": "bigint",
-    "link_url": "text",
-    "created_by": "text",
-    "created_at": "timestamptz",
-    "updated_at": "timestamptz",
-    "version": "bigint",
-}
+class ResourceRecord(Struct, frozen=True, kw_only=True, gc=False):
+    """One row of the read model: a live resource as its events left it.
+
+    Only scalars, so never part of a reference cycle: not tracked by the garbage
+    collector (a server keeps thousands of them in its caches).
+    """
+
+    aggregate_id: UUID
+    id: int
+    project_id: int
+    name: str
+    description: str | None
+    status: Literal["pending", "uploaded"]
+    kind: Literal["file", "link"]
+    mime_type: str
+    size_bytes: int | None
+    link_url: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    """The number of events the row reflects."""
 
 
-def create_table_statements(table: str = READ_MODEL_TABLE) -> list[Composed]:
-    """DDL for a `resources`-shaped table under the given name."""
-    name = Identifier(table)
-    return [
-        SQL(
-            "CREATE TABLE IF NOT EXISTS {name} ("
-            " aggregate_id uuid NOT NULL UNIQUE,"
-            " id bigint PRIMARY KEY,"
-            " project_id bigint NOT NULL,"
-            " name text NOT NULL,"
-            " description text,"
-            " status text NOT NULL,"
-            " kind text NOT NULL,"
-            " mime_type text NOT NULL,"
-            " size_bytes bigint,"
-            " link_url text,"
-            " created_by text NOT NULL,"
-            " created_at timestamptz NOT NULL,"
-            " updated_at timestamptz NOT NULL,"
-            " version bigint NOT NULL)"
-        ).format(name=name),
-        SQL("CREATE INDEX IF NOT EXISTS {index} ON {name} (project_id, status, id DESC)").format(
-            index=Identifier(f"{table}_listing_idx"), name=name
-        ),
+RESOURCES = TableShape(
+    name="resources",
+    version=1,
+    row_type=ResourceRecord,
+    primary_key=("id",),
+    unique=("aggregate_id",),
+    indexes=(
+        ("listing_idx", "project_id, status, id DESC"),
         # The list with ?status=all: a project's rows newest first, read only to the page.
-        SQL("CREATE INDEX IF NOT EXISTS {index} ON {name} (project_id, id DESC)").format(
-            index=Identifier(f"{table}_project_idx"), name=name
-        ),
-    ]
+        ("project_idx", "project_id, id DESC"),
+    ),
+)
+"""The live table's shape. Raise `version` with any change to the row or to what an
+event does to it: servers then rebuild the table aside and swap it in on start."""
+
+READ_MODEL_TABLE = RESOURCES.name
+
+
+def resource_from_record(record: ResourceRecord) -> Resource:
+    """The aggregate as the row says it is at `record.version`.
+
+    The row is written in the same transaction as the events, so it is the state
+    after exactly `version` events; a command decided on it appends at
+    `version + 1`, which the store refuses if anyone appended first.
+    """
+    state = {
+        "_created_on": record.created_at,
+        "_modified_on": record.updated_at,
+        "resource_id": record.id,
+        "project_id": record.project_id,
+        "name": record.name,
+        "description": record.description,
+        "mime_type": record.mime_type,
+        "size_bytes": record.size_bytes,
+        "url": record.link_url,
+        "status": record.status,
+        "created_by": record.created_by,
+        "deleted": False,
+    }
+    snapshot = Snapshot(
+        originator_id=record.aggregate_id,
+        originator_version=record.version,
+        timestamp=record.updated_at,
+        topic=get_topic(Resource),
+        state=state,
+    )
+    restored = snapshot.mutate(None)
+    assert isinstance(restored, Resource)
+    return restored
+
+
+def record_of(resource: Resource) -> ResourceRecord:
+    """The row of a resource rebuilt from its events (time travel)."""
+    return ResourceRecord(
+        aggregate_id=resource.id,
+        id=resource.resource_id,
+        project_id=resource.project_id,
+        name=resource.name,
+        description=resource.description,
+        status=resource.status,
+        kind="link" if resource.is_link else "file",
+        mime_type=resource.mime_type,
+        size_bytes=resource.size_bytes,
+        link_url=resource.url,
+        created_by=resource.created_by,
+        created_at=resource.created_on,
+        updated_at=resource.modified_on,
+        version=resource.version,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Insert:
-    row: tuple[Any, ...]
-    """All of `COLUMNS`, in order."""
+    values: dict[str, Any]
+    """Every column of the row."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,22 +162,22 @@ def resource_effect(event: Aggregate.Event) -> Effect | None:
         case Resource.Registered():
             link = event.url if isinstance(event, Resource.LinkRegistered) else None
             return Insert(
-                (
-                    aggregate_id,
-                    event.resource_id,
-                    event.project_id,
-                    event.name,
-                    event.description,
-                    "uploaded" if link is not None else "pending",
-                    "link" if link is not None else "file",
-                    event.mime_type,
-                    event.size_bytes,
-                    link,
-                    event.actor,
-                    at,
-                    at,
-                    version,
-                )
+                {
+                    "aggregate_id": aggregate_id,
+                    "id": event.resource_id,
+                    "project_id": event.project_id,
+                    "name": event.name,
+                    "description": event.description,
+                    "status": "uploaded" if link is not None else "pending",
+                    "kind": "link" if link is not None else "file",
+                    "mime_type": event.mime_type,
+                    "size_bytes": event.size_bytes,
+                    "link_url": link,
+                    "created_by": event.actor,
+                    "created_at": at,
+                    "updated_at": at,
+                    "version": version,
+                }
             )
         case Resource.Renamed(name=name):
             return Update(aggregate_id, version, {"name": name, **stamp})
@@ -159,20 +192,21 @@ def resource_effect(event: Aggregate.Event) -> Effect | None:
     return None
 
 
-def fold_effects(
-    rows: dict[UUID, list[Any] | None], effects: Iterable[Effect]
-) -> dict[UUID, list[Any] | None]:
-    """Applies effects to rows in memory (None: a removed row), as the SQL would."""
+Rows = dict[UUID, dict[str, Any] | None]
+"""Rows by aggregate id, in memory; None marks a removed row."""
+
+
+def fold_effects(rows: Rows, effects: Iterable[Effect]) -> Rows:
+    """Applies effects to rows in memory, as the SQL would."""
     for effect in effects:
         match effect:
-            case Insert(row=row):
-                if rows.get(row[0]) is None:
-                    rows[row[0]] = list(row)
+            case Insert(values=values):
+                if rows.get(values["aggregate_id"]) is None:
+                    rows[values["aggregate_id"]] = dict(values)
             case Update(aggregate_id=aggregate_id, version=version, values=values):
                 current = rows.get(aggregate_id)
-                if current is not None and current[_VERSION] < version:
-                    for column, value in values.items():
-                        current[COLUMNS.index(column)] = value
+                if current is not None and current["version"] < version:
+                    current.update(values)
             case Remove(aggregate_id=aggregate_id):
                 rows[aggregate_id] = None
     return rows
@@ -180,19 +214,19 @@ def fold_effects(
 
 def merge_effects(
     effects: Iterable[Effect],
-) -> tuple[list[tuple[Any, ...]], list[Update], list[UUID]]:
+) -> tuple[list[dict[str, Any]], list[Update], list[UUID]]:
     """One append's effects, merged per resource: rows to insert, updates, removals.
 
     Rows registered in the same append are folded in memory; changes to earlier
     rows merge into one update each, guarded by the last event's version.
     """
-    created: dict[UUID, list[Any] | None] = {}
+    created: Rows = {}
     updates: dict[UUID, Update] = {}
     removed: list[UUID] = []
     for effect in effects:
         match effect:
-            case Insert(row=row) if row[0] not in created:
-                created[row[0]] = list(row)
+            case Insert(values=values) if values["aggregate_id"] not in created:
+                created[values["aggregate_id"]] = dict(values)
             case Update(aggregate_id=aggregate_id) if aggregate_id in created:
                 fold_effects(created, [effect])
             case Update(aggregate_id=aggregate_id, version=version, values=values):
@@ -205,38 +239,53 @@ def merge_effects(
                 else:
                     updates.pop(aggregate_id, None)
                     removed.append(aggregate_id)
-    inserts = [tuple(row) for row in created.values() if row is not None]
+    inserts = [row for row in created.values() if row is not None]
     return inserts, list(updates.values()), removed
 
 
-class ResourcesProjection:
-    """Applies Resource events to a `resources`-shaped table, one statement per event."""
+Statement = tuple[Composed, Sequence[Any]]
 
-    def __init__(self, mapper: Mapper[UUID], table: str = READ_MODEL_TABLE) -> None:
+
+class ResourcesProjection:
+    """Applies Resource events to a table of the `resources` shape."""
+
+    def __init__(
+        self, mapper: Mapper[UUID], shape: TableShape = RESOURCES, table: str | None = None
+    ) -> None:
         self.mapper = mapper
-        self.table = table
-        self._name = Identifier(table)
+        self.shape = shape
+        self.table = table or shape.name
+        self._name = Identifier(self.table)
+        columns = shape.columns
+        self._columns = SQL(", ").join(map(Identifier, columns))
         self._insert = SQL(
             "INSERT INTO {name} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING"
         ).format(
             name=self._name,
-            columns=SQL(", ").join(map(Identifier, COLUMNS)),
-            values=SQL(", ").join(SQL("%s") for _ in COLUMNS),
+            columns=self._columns,
+            values=SQL(", ").join(SQL("%s") for _ in columns),
         )
         self._insert_many = SQL(
             "INSERT INTO {name} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
         ).format(
             name=self._name,
-            columns=SQL(", ").join(map(Identifier, COLUMNS)),
-            arrays=SQL(", ").join(SQL("%s::" + COLUMN_TYPES[column] + "[]") for column in COLUMNS),
+            columns=self._columns,
+            arrays=SQL(", ").join(
+                SQL("%s::" + shape.sql_types[column] + "[]") for column in columns
+            ),
         )
+        self._returning = SQL(" RETURNING {0}").format(self._columns)
         self._delete = SQL("DELETE FROM {name} WHERE aggregate_id = ANY(%s)").format(
             name=self._name
         )
         self._updates: dict[tuple[tuple[str, ...], bool], Composed] = {}
 
+    def effect(self, event: Aggregate.Event) -> Effect | None:
+        """What one event does to a row (a new projection version may extend it)."""
+        return resource_effect(event)
+
     def create_table_statements(self) -> list[Composed]:
-        return create_table_statements(self.table)
+        return self.shape.create_statements(self.table)
 
     def events(self, stored_events: Iterable[StoredEvent]) -> list[Aggregate.Event]:
         """The Resource events among stored ones, decoded."""
@@ -248,28 +297,25 @@ class ResourcesProjection:
                 decoded.append(domain_event)
         return decoded
 
-    def statements(
-        self, stored_events: Iterable[StoredEvent], *, returning: bool = False
-    ) -> list[tuple[Composed, Sequence[Any]]]:
-        """The SQL that writes an append's events: one statement per resource, not per event.
-
-        With `returning`, updates return the row after them (for read-your-writes).
-        """
-        return self.statements_for(self.events(stored_events), returning=returning)
+    def statements(self, stored_events: Iterable[StoredEvent]) -> list[Statement]:
+        """The SQL that writes an append's events: one statement per resource, not per event."""
+        return self.statements_for(self.events(stored_events))
 
     def statements_for(
         self, events: Iterable[Aggregate.Event], *, returning: bool = False
-    ) -> list[tuple[Composed, Sequence[Any]]]:
-        """As `statements`, for events already decoded (the append at hand has them)."""
-        effects = [effect for event in events if (effect := resource_effect(event)) is not None]
+    ) -> list[Statement]:
+        """As `statements`, for events already decoded. With `returning`, a written row
+        is returned as it is after the statement (for read-your-writes)."""
+        effects = [effect for event in events if (effect := self.effect(event)) is not None]
         inserts, updates, removals = merge_effects(effects)
-        statements: list[tuple[Composed, Sequence[Any]]] = []
+        statements: list[Statement] = []
+        columns = self.shape.columns
         if len(inserts) == 1:
-            statements.append((self._insert, inserts[0]))
+            insert = self._insert + self._returning if returning else self._insert
+            statements.append((insert, [inserts[0][column] for column in columns]))
         elif inserts:
-            statements.append(
-                (self._insert_many, [list(column) for column in zip(*inserts, strict=True)])
-            )
+            arrays = [[row[column] for row in inserts] for column in columns]
+            statements.append((self._insert_many, arrays))
         for update in updates:
             statements.append(
                 (
@@ -278,7 +324,8 @@ class ResourcesProjection:
                 )
             )
         if removals:
-            statements.append((self._delete, (removals,)))
+            delete = self._delete + self._returning if returning else self._delete
+            statements.append((delete, (removals,)))
         return statements
 
     def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None:
@@ -298,7 +345,7 @@ class ResourcesProjection:
                 ),
             )
             if returning:
-                statement += SQL(" RETURNING {0}").format(SQL(", ").join(map(Identifier, COLUMNS)))
+                statement += self._returning
             self._updates[(columns, returning)] = statement
         return statement
 
@@ -309,26 +356,33 @@ class ResourcesProjection:
         effects = [
             effect
             for event in self.events(stored_events)
-            if (effect := resource_effect(event)) is not None
+            if (effect := self.effect(event)) is not None
         ]
-        created = {effect.row[0] for effect in effects if isinstance(effect, Insert)}
+        created = {
+            effect.values["aggregate_id"] for effect in effects if isinstance(effect, Insert)
+        }
         earlier = {
             effect.aggregate_id
             for effect in effects
             if not isinstance(effect, Insert) and effect.aggregate_id not in created
         }
         name = Identifier(table)
-        rows: dict[UUID, list[Any] | None] = {}
+        columns = self.shape.columns
+        rows: Rows = {}
         if earlier:
             curs.execute(
                 SQL("SELECT {columns} FROM {name} WHERE aggregate_id = ANY(%s)").format(
-                    columns=SQL(", ").join(map(Identifier, COLUMNS)), name=name
+                    columns=self._columns, name=name
                 ),
                 (list(earlier),),
             )
             for found in curs.fetchall():
-                values = list(found.values()) if isinstance(found, dict) else list(found)
-                rows[values[0]] = values
+                values = (
+                    dict(found)
+                    if isinstance(found, dict)
+                    else dict(zip(columns, found, strict=True))
+                )
+                rows[values["aggregate_id"]] = values
         fold_effects(rows, effects)
         if not rows:
             return
@@ -336,10 +390,8 @@ class ResourcesProjection:
             SQL("DELETE FROM {name} WHERE aggregate_id = ANY(%s)").format(name=name), (list(rows),)
         )
         with curs.copy(
-            SQL("COPY {name} ({columns}) FROM STDIN").format(
-                name=name, columns=SQL(", ").join(map(Identifier, COLUMNS))
-            )
+            SQL("COPY {name} ({columns}) FROM STDIN").format(name=name, columns=self._columns)
         ) as copy:
             for row in rows.values():
                 if row is not None:
-                    copy.write_row(row)
+                    copy.write_row([row[column] for column in columns])

@@ -20,8 +20,9 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.sql import SQL, Identifier
 
-from api.services import Services
+from api.services import BlockingResources, Services
 from api.settings import Settings
+from tests.acting import Acting
 from tests.storage import empty
 
 TEST_DATABASE = "resource_service_test"
@@ -102,3 +103,20 @@ def services(session_services: Services) -> Services:
     """The session's services over emptied tables: each test starts from nothing."""
     empty(session_services.datastore)
     return session_services
+
+
+@pytest.fixture(scope="session")
+def session_resources(session_services: Services) -> Iterator[BlockingResources]:
+    with session_services.blocking() as resources:
+        yield resources
+
+
+@pytest.fixture
+def resources(services: Services, session_resources: BlockingResources) -> BlockingResources:
+    """The resource service, as production runs it, called from plain (test) threads."""
+    return session_resources
+
+
+@pytest.fixture
+def acting(services: Services, resources: BlockingResources) -> Acting:
+    return Acting(services, resources)

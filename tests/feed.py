@@ -13,7 +13,7 @@ from projections.runner import ActivityRunner
 
 
 def caught_up(services: Services) -> bool:
-    head = services.resources.recorder.max_notification_id() or 0
+    head = services.events.recorder.max_notification_id() or 0
     return (services.activity.max_tracking_id(UPSTREAM) or 0) >= head
 
 

@@ -22,12 +22,12 @@ def seed(
 
     Files stay pending; links (`links=True`) are uploaded at once.
     """
-    app = services.resources
+    app = services.events
     pending: list[Resource] = []
     events = 0
     for _ in range(resources):
         facts: dict[str, Any] = {
-            "resource_id": app.ids.next_id(),
+            "resource_id": next_id(services),
             "project_id": project_id,
             "name": "seed",
             "description": None,
@@ -50,3 +50,31 @@ def seed(
     if pending:
         app.save(*pending)
     return events
+
+
+def next_id(services: Services) -> int:
+    """A public id from the service's sequence, for events written around the service."""
+    with services.datastore.get_connection() as conn:
+        row = conn.execute("SELECT nextval('resource_ids') AS id").fetchone()
+    assert row is not None
+    return int(row["id"])
+
+
+def long_history(
+    services: Services, *, project_id: int, events: int, name: str = "long"
+) -> Resource:
+    """One file resource renamed until it has `events` events, saved in large batches."""
+    resource = Resource.register_file(
+        resource_id=next_id(services),
+        project_id=project_id,
+        name=name,
+        description=None,
+        mime_type=None,
+        size_bytes=None,
+        by=SEEDER,
+    )
+    while resource.version < events:
+        for _ in range(min(1000, events - resource.version)):
+            resource.rename(f"n{resource.version}", by=SEEDER)
+        services.events.save(resource)
+    return resource

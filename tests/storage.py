@@ -19,7 +19,7 @@ WRITTEN_TABLES = (
 
 def empty(datastore: PostgresDatastore, *, keys: bool = True) -> None:
     """Removes every event and read-model row (and API keys, unless told not to)."""
-    tables = (*WRITTEN_TABLES, "api_keys", "idempotency_keys") if keys else WRITTEN_TABLES
+    tables = (*WRITTEN_TABLES, "api_keys", "idempotency_outcomes") if keys else WRITTEN_TABLES
     with datastore.transaction(commit=True) as curs:
         curs.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
         curs.execute("ALTER SEQUENCE resource_ids RESTART")

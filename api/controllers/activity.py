@@ -9,13 +9,13 @@ from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
-from api.auth import authenticate
+from api.auth import principal_of
 from api.controllers.history import Page, PerPage, event_fields
 from api.controllers.resources import MAX_ID, parse_rfc3339
 from api.errors import ApiError, error_responses
-from api.keys import Principal
 from api.schemas import ActivityData, ActivityEnvelope, ActivityEvent, Pagination
 from api.services import Services
+from application.access import Principal
 from projections.activity import EVENT_TYPES, ActivityEntry, ActivityFilter
 
 
@@ -26,7 +26,7 @@ def activity_event(entry: ActivityEntry) -> ActivityEvent:
 class ActivityController(Controller):
     path = "/api/activity"
     tags = ["audit"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    dependencies = {"principal": Provide(authenticate, sync_to_thread=True)}  # noqa: RUF012
+    dependencies = {"principal": Provide(principal_of)}  # noqa: RUF012
     security = [{"BearerAuth": []}]  # noqa: RUF012
 
     @get(

@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import anyio.to_thread
 from litestar import Controller, Request, get, put
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
 from api.controllers.resources import existing_id
-from api.errors import ApiError, error_responses, not_found
+from api.errors import ApiError, error_responses
 from api.services import Services
 from api.signing import SignatureRejected
-from application.errors import ResourceNotFound
-from application.resources import blob_key
+from application.service import ResourceService
 from domain.errors import AlreadyUploaded, LinkHasNoUpload, ResourceDeleted
 
 Expires = Annotated[
@@ -53,34 +51,21 @@ class ContentController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: NamedDependency[Services],
+        resources: NamedDependency[ResourceService],
         resource_id: ResourceId,
         expires: Expires = None,
         signature: Signature = None,
     ) -> None:
         _verify(services, "PUT", resource_id, expires, signature)
-        resource_id = existing_id(resource_id)
+        declared = request.headers.get("content-length", "")
         try:
-            resource = await anyio.to_thread.run_sync(
-                services.resources.resource_accepting_upload, resource_id
+            await resources.upload(
+                existing_id(resource_id),
+                request.stream(),
+                int(declared) if declared.isascii() and declared.isdigit() else None,
             )
-        except ResourceNotFound:
-            raise not_found() from None
         except (ResourceDeleted, AlreadyUploaded, LinkHasNoUpload) as refused:
             raise ApiError(409, f"This resource takes no upload: {refused}.") from None
-        limit = services.settings.max_upload_bytes
-        if resource.size_bytes is not None:
-            limit = min(limit, resource.size_bytes)
-        declared_length = request.headers.get("content-length", "")
-        if declared_length.isdigit() and int(declared_length) > limit:
-            raise _too_large(limit)
-        received = 0
-        with services.resources.blobs.writer(blob_key(resource_id)) as writer:
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > limit:
-                    raise _too_large(limit)
-                writer.write(chunk)
-            await anyio.to_thread.run_sync(writer.commit)
 
     @get(
         "/",
@@ -91,23 +76,18 @@ class ContentController(Controller):
     async def download(
         self,
         services: NamedDependency[Services],
+        resources: NamedDependency[ResourceService],
         resource_id: ResourceId,
         expires: Expires = None,
         signature: Signature = None,
     ) -> Stream:
         _verify(services, "GET", resource_id, expires, signature)
-        record = await anyio.to_thread.run_sync(services.queries.find, existing_id(resource_id))
-        if record is None or record.kind != "file" or record.status != "uploaded":
-            raise not_found()
+        record, chunks = await resources.download(existing_id(resource_id))
         return Stream(
-            services.resources.blobs.read(blob_key(resource_id)),
+            chunks,
             media_type=record.mime_type,
             headers={
                 "Content-Length": str(record.size_bytes),
                 "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record.name)}",
             },
         )
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, f"The upload may be at most {limit} bytes.")

@@ -35,8 +35,7 @@ class HealthController(Controller):
         checks: list[ReadinessCheck] = []
         bound = services.settings.ready_max_lag_seconds
         try:
-            with services.datastore.get_connection() as conn:
-                conn.execute("SELECT 1")
+            services.database_answers()
             checks.append(ReadinessCheck(name="database", ok=True, detail="answers"))
             for status in services.projection_status():
                 checks.append(

@@ -9,10 +9,9 @@ from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import PathParameter, QueryParameter
 
-from api.auth import authenticate
+from api.auth import principal_of
 from api.controllers.resources import MAX_ID, existing_id
 from api.errors import error_responses
-from api.keys import Principal
 from api.schemas import (
     Change,
     HistoryData,
@@ -21,6 +20,7 @@ from api.schemas import (
     Pagination,
 )
 from api.services import Services
+from application.access import Principal
 from application.history import HistoryEntry
 from projections.activity import ActivityEntry
 
@@ -46,7 +46,7 @@ def event_fields(entry: HistoryEntry | ActivityEntry) -> dict[str, Any]:
 class HistoryController(Controller):
     path = "/api/resources/{resource_id:int}/history"
     tags = ["audit"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    dependencies = {"principal": Provide(authenticate, sync_to_thread=True)}  # noqa: RUF012
+    dependencies = {"principal": Provide(principal_of)}  # noqa: RUF012
     security = [{"BearerAuth": []}]  # noqa: RUF012
 
     @get(

@@ -12,18 +12,15 @@ from typing import Annotated, Any, Literal
 import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from msgspec import UNSET
 
-from api.auth import authenticate
+from api.auth import caller
 from api.conditions import AnyVersion, parse_if_match
 from api.errors import ApiError, error_responses, not_found
-from api.hot_path import HotPath
-from api.idempotency import HEADER as IDEMPOTENCY_HEADER
-from api.idempotency import respond_once
-from api.keys import Principal
-from api.representation import etag, record_of, resource_out, resource_response
+from api.idempotency import idempotency_key
+from api.representation import etag, outcome_response, resource_out, resource_response
 from api.schemas import (
     CreateResourceBody,
     ErrorDetail,
@@ -34,9 +31,11 @@ from api.schemas import (
     UpdateResourceBody,
 )
 from api.services import Services
+from application.access import Principal
 from application.commands import DeleteResource, RegisterResource, UpdateResource
 from application.errors import VersionMismatch
-from projections.queries import ResourceRecord
+from application.service import ResourceService
+from projections.resources import record_of
 
 MAX_ID = 2**63 - 1
 
@@ -68,16 +67,6 @@ def require_json(request: Request[Any, Any, Any]) -> None:
     media_type = raw.decode("latin-1").split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise ApiError(415, "Send the body as application/json.")
-
-
-def acting(principal: Principal) -> dict[str, Any]:
-    """The command fields that say who acts, through which key, in which request."""
-    return {
-        "project_id": principal.project_id,
-        "actor": principal.user_id,
-        "key_id": principal.key_id,
-        "request_id": principal.request_id,
-    }
 
 
 def expected_versions(request: Request[Any, Any, Any]) -> frozenset[int] | None:
@@ -112,66 +101,39 @@ def parse_rfc3339(value: str, name: str) -> datetime:
     return moment
 
 
-def _read_back(services: Services, principal: Principal, resource_id: int) -> ResourceRecord:
-    record = services.queries.get(principal.project_id, resource_id)
-    if record is None:
-        # The change committed with its read-model row, so only a concurrent
-        # delete can get here.
-        raise not_found()
-    return record
-
-
 class ResourceController(Controller):
     path = "/api/resources"
     tags = ["resources"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    dependencies = {"principal": Provide(authenticate, sync_to_thread=True)}  # noqa: RUF012
     security = [{"BearerAuth": []}]  # noqa: RUF012
 
     @post(
         "/",
         operation_id="createResource",
         summary="Register a file to upload, or a link",
-        sync_to_thread=True,
         opt={JSON_BODY: True},
         status_code=201,
         responses=error_responses(400, 413, 415, 422),
     )
-    def create(
+    async def create(
         self,
         request: Request[Any, Any, Any],
         services: NamedDependency[Services],
-        principal: NamedDependency[Principal],
+        resources: NamedDependency[ResourceService],
         data: JSONBody[CreateResourceBody],
     ) -> Response[ResourceEnvelope]:
-        if data.project_id is not None and data.project_id != principal.project_id:
-            raise ApiError(
-                422,
-                "project_id must be the project of your API key.",
-                details=[ErrorDetail(field="project_id", message="is not your key's project")],
-            )
-
-        def register() -> Response[ResourceEnvelope]:
-            resource = services.resources.register(
-                RegisterResource(
-                    **acting(principal),
-                    name=data.name,
-                    description=data.description,
-                    mime_type=data.mime_type,
-                    size_bytes=data.size_bytes,
-                    url=data.url,
-                )
-            )
-            record = _read_back(services, principal, resource.resource_id)
-            return resource_response(
-                record,
-                services.signer,
-                status_code=201,
-                headers={"Location": f"/api/resources/{record.id}"},
-            )
-
-        return respond_once(
-            request, services.idempotency, principal.project_id, msgspec.json.encode(data), register
+        outcome = await resources.register(
+            caller(request),
+            RegisterResource(
+                name=data.name,
+                description=data.description,
+                mime_type=data.mime_type,
+                size_bytes=data.size_bytes,
+                url=data.url,
+                project_id=data.project_id,
+                idempotency=idempotency_key(request, msgspec.json.encode(data)),
+            ),
         )
+        return outcome_response(outcome, services.signer)
 
     @get(
         "/",
@@ -182,19 +144,18 @@ class ResourceController(Controller):
     async def list_resources(
         self,
         request: Request[Any, Any, Any],
-        hot_path: NamedDependency[HotPath],
+        services: NamedDependency[Services],
+        resources: NamedDependency[ResourceService],
         page: Annotated[int, QueryParameter(ge=1, le=MAX_ID, description="From 1")] = 1,
         per_page: Annotated[int, QueryParameter(ge=1, le=100, description="1 to 100")] = 20,
         status: Annotated[
             Literal["uploaded", "pending", "all"], QueryParameter(description="Which resources")
         ] = "uploaded",
     ) -> ResourceListEnvelope:
-        _, found = await hot_path.page(request, status, page, per_page)
+        found = await resources.page(caller(request), status, page, per_page)
         return ResourceListEnvelope(
             data=ResourcesData(
-                resources=[
-                    resource_out(record, hot_path.services.signer) for record in found.resources
-                ]
+                resources=[resource_out(record, services.signer) for record in found.resources]
             ),
             pagination=Pagination(
                 page=page,
@@ -213,7 +174,8 @@ class ResourceController(Controller):
     async def get_resource(
         self,
         request: Request[Any, Any, Any],
-        hot_path: NamedDependency[HotPath],
+        services: NamedDependency[Services],
+        resources: NamedDependency[ResourceService],
         resource_id: ResourceId,
         version: Annotated[
             int | None, QueryParameter(description="The resource as it was after its N-th event")
@@ -222,16 +184,12 @@ class ResourceController(Controller):
             str | None, QueryParameter(description="The resource as it was at this RFC 3339 time")
         ] = None,
     ) -> Response[ResourceEnvelope]:
-        # One dependency only: Litestar resolves several in a task group per request.
-        services = hot_path.services
-        principal, record = await hot_path.load(request, id_or_none(resource_id))
-        resource_id = existing_id(resource_id)
         if version is None and as_of is None:
-            if record is None:
-                raise not_found()
+            _, record = await resources.get(caller(request), id_or_none(resource_id))
             return resource_response(record, services.signer)
+        principal = await resources.authenticate(caller(request))
         return await anyio.to_thread.run_sync(
-            partial(_in_the_past, services, principal, resource_id, version, as_of)
+            partial(_in_the_past, services, principal, existing_id(resource_id), version, as_of)
         )
 
     @patch(
@@ -244,82 +202,40 @@ class ResourceController(Controller):
     async def update(
         self,
         request: Request[Any, Any, Any],
-        hot_path: NamedDependency[HotPath],
+        services: NamedDependency[Services],
+        resources: NamedDependency[ResourceService],
         resource_id: ResourceId,
         data: JSONBody[UpdateResourceBody],
     ) -> Response[ResourceEnvelope]:
-        services = hot_path.services
-        if request.headers.get(IDEMPOTENCY_HEADER) is not None:
-            principal = await anyio.to_thread.run_sync(authenticate, request, services)
-            return await anyio.to_thread.run_sync(
-                partial(_update_once, request, services, principal, resource_id, data)
-            )
-
-        def command_for(principal: Principal) -> UpdateResource:
-            return UpdateResource(
-                **acting(principal),
-                expected_versions=expected_versions(request),
-                resource_id=resource_id,
-                name=data.name,
-                description=data.description,
-                confirm_upload=data.status is not UNSET,
-            )
-
+        command = UpdateResource(
+            resource_id=id_or_none(resource_id),
+            expected_versions=expected_versions(request),
+            name=data.name,
+            description=data.description,
+            confirm_upload=data.status is not UNSET,
+            idempotency=idempotency_key(request, msgspec.json.encode(data)),
+        )
         with version_preconditions():
-            record = await hot_path.update(request, id_or_none(resource_id), command_for)
-        return resource_response(record, services.signer)
+            outcome = await resources.update(caller(request), command)
+        return outcome_response(outcome, services.signer)
 
     @delete(
         "/{resource_id:int}",
         operation_id="deleteResource",
         summary="Delete the resource and its bytes; its history stays",
-        sync_to_thread=True,
         responses=error_responses(400, 404, 409, 412),
     )
-    def delete_resource(
+    async def delete_resource(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
-        principal: NamedDependency[Principal],
+        resources: NamedDependency[ResourceService],
         resource_id: ResourceId,
     ) -> None:
+        command = DeleteResource(
+            resource_id=id_or_none(resource_id), expected_versions=expected_versions(request)
+        )
         with version_preconditions():
-            services.resources.delete(
-                DeleteResource(
-                    **acting(principal),
-                    expected_versions=expected_versions(request),
-                    resource_id=existing_id(resource_id),
-                )
-            )
-
-
-def _update_once(
-    request: Request[Any, Any, Any],
-    services: Services,
-    principal: Principal,
-    resource_id: int,
-    data: UpdateResourceBody,
-) -> Response[ResourceEnvelope]:
-    """A PATCH with an Idempotency-Key: run once per key, on the synchronous path."""
-
-    def update() -> Response[ResourceEnvelope]:
-        with version_preconditions():
-            services.resources.update(
-                UpdateResource(
-                    **acting(principal),
-                    expected_versions=expected_versions(request),
-                    resource_id=existing_id(resource_id),
-                    name=data.name,
-                    description=data.description,
-                    confirm_upload=data.status is not UNSET,
-                )
-            )
-        record = _read_back(services, principal, resource_id)
-        return resource_response(record, services.signer)
-
-    return respond_once(
-        request, services.idempotency, principal.project_id, msgspec.json.encode(data), update
-    )
+            await resources.delete(caller(request), command)
 
 
 def _in_the_past(

@@ -13,7 +13,7 @@ from tests.e2e.flows import create, error
 
 
 def events_of(services: Services, resource_id: int) -> int:
-    return len(services.resources.recorder.select_events(resource_uuid(resource_id)))
+    return len(services.events.recorder.select_events(resource_uuid(resource_id)))
 
 
 def test_a_matching_if_match_applies_the_change(client: httpx.Client) -> None:

@@ -87,14 +87,14 @@ def test_a_retried_patch_appends_nothing(client: httpx.Client, services: Service
     again = client.patch(path, json={"name": "b"}, headers=headers)
     assert again.content == first.content
     assert again.json()["data"]["resource"]["name"] == "b"
-    assert len(services.resources.recorder.select_events(resource_uuid(resource["id"]))) == 3
+    assert len(services.events.recorder.select_events(resource_uuid(resource["id"]))) == 3
 
 
 def test_a_key_expires_after_24_hours(client: httpx.Client, services: Services) -> None:
     headers = {"Idempotency-Key": "old"}
     client.post("/api/resources", json={"name": "a"}, headers=headers)
     with services.datastore.transaction(commit=True) as curs:
-        curs.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+        curs.execute("UPDATE idempotency_outcomes SET created_at = now() - interval '25 hours'")
     assert client.post("/api/resources", json={"name": "a"}, headers=headers).status_code == 201
     assert count_resources(client) == 2
 

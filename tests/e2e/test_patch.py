@@ -11,7 +11,7 @@ from tests.e2e.flows import create, error, upload
 
 
 def stored_events(services: Services, resource_id: int) -> list[str]:
-    stored = services.resources.recorder.select_events(resource_uuid(resource_id))
+    stored = services.events.recorder.select_events(resource_uuid(resource_id))
     return [event.topic.rsplit(".", 1)[-1] for event in stored]
 
 

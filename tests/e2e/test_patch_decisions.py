@@ -13,10 +13,18 @@ import httpx
 from msgspec import UNSET, UnsetType
 
 from api.services import Services
+from application.access import Caller, key_digest
 from application.commands import UpdateResource
 from domain.resource import resource_uuid
 from tests.e2e.conftest import PROJECT
 from tests.e2e.flows import create, error
+
+
+def caller_for(services: Services, project_id: int, user_id: str) -> Caller:
+    _, secret = services.keys.create(project_id, user_id)
+    digest = key_digest(secret)
+    assert digest is not None
+    return Caller(digest=digest)
 
 
 def change_elsewhere(
@@ -26,19 +34,15 @@ def change_elsewhere(
     name: str | UnsetType = UNSET,
     description: str | UnsetType = UNSET,
 ) -> None:
-    services.resources.update(
-        UpdateResource(
-            project_id=PROJECT,
-            actor="elsewhere",
-            resource_id=resource_id,
-            name=name,
-            description=description,
+    with services.blocking() as other:  # another server: its own pool and memory
+        other.update(
+            caller_for(services, PROJECT, "elsewhere"),
+            UpdateResource(resource_id=resource_id, name=name, description=description),
         )
-    )
 
 
 def versions(services: Services, resource_id: int) -> list[int]:
-    stored = services.resources.recorder.select_events(resource_uuid(resource_id))
+    stored = services.events.recorder.select_events(resource_uuid(resource_id))
     return [event.originator_version for event in stored]
 
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from api.services import Services
-from application.resources import blob_key
 from domain.resource import resource_uuid
+from tests.acting import Acting
 from tests.e2e.flows import create, error, uploaded
 
 
@@ -78,17 +78,17 @@ def test_a_bad_query_string_is_a_400(client: httpx.Client, query: str) -> None:
 
 
 def test_delete_removes_the_resource_and_its_bytes_but_keeps_the_history(
-    client: httpx.Client, services: Services
+    client: httpx.Client, services: Services, acting: Acting
 ) -> None:
     resource = uploaded(client)
-    assert services.resources.blobs.size(blob_key(resource["id"])) == 5
+    assert acting.blob_size(resource["id"]) == 5
     response = client.delete(f"/api/resources/{resource['id']}")
     assert response.status_code == 204
     assert response.content == b""
     assert error(client.get(f"/api/resources/{resource['id']}"), 404)["code"] == "not_found"
     assert client.get("/api/resources", params={"status": "all"}).json()["data"]["resources"] == []
-    assert services.resources.blobs.size(blob_key(resource["id"])) is None
-    stored = services.resources.recorder.select_events(resource_uuid(resource["id"]))
+    assert acting.blob_size(resource["id"]) is None
+    stored = services.events.recorder.select_events(resource_uuid(resource["id"]))
     assert stored[-1].topic.endswith(".Deleted")
     assert len(stored) == 3
 

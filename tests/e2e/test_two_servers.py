@@ -48,7 +48,7 @@ def test_two_servers_on_one_database_lose_no_update(
     statuses = describe_concurrently(two_servers, resource["id"], token, CLIENTS)
 
     assert statuses == [200] * CLIENTS
-    stored = services.resources.recorder.select_events(resource_uuid(resource["id"]))
+    stored = services.events.recorder.select_events(resource_uuid(resource["id"]))
     assert len(stored) == 1 + CLIENTS
     after = client.get(f"/api/resources/{resource['id']}")
     assert after.headers["etag"] == f'"{1 + CLIENTS}"'

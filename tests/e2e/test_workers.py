@@ -48,7 +48,7 @@ def test_two_workers_share_a_port_lose_no_update_and_stop_together(
         statuses = describe_concurrently([base], resource["id"], token, CLIENTS)
 
         assert statuses == [200] * CLIENTS
-        stored = services.resources.recorder.select_events(resource_uuid(resource["id"]))
+        stored = services.events.recorder.select_events(resource_uuid(resource["id"]))
         assert len(stored) == 1 + CLIENTS
     finally:
         process.send_signal(signal.SIGTERM)

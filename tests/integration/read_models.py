@@ -42,7 +42,7 @@ def replayed_rows(services: Services) -> list[dict[str, Any]]:
     """The rows that replaying every stored event into an empty table gives."""
     with services.datastore.transaction(commit=True) as curs:
         curs.execute(SQL("DROP TABLE IF EXISTS {0}").format(Identifier(REPLAY_TABLE)))
-    recorder = services.resources.recorder
+    recorder = services.events.recorder
     assert isinstance(recorder, PostgresApplicationRecorder)
-    replay(recorder, ResourcesProjection(services.resources.mapper, table=REPLAY_TABLE))
+    replay(recorder, ResourcesProjection(services.events.mapper, table=REPLAY_TABLE))
     return rows(services, REPLAY_TABLE)

@@ -12,19 +12,17 @@ import pytest
 from eventsourcing.tests.persistence import TrackingRecorderTestCase
 
 from api.services import Services
-from application.commands import DeleteResource, RegisterResource, UpdateResource
 from projections.activity import UPSTREAM, ActivityFilter, ActivityView
 from projections.resources import is_resource_event
+from tests.acting import Acting
 from tests.feed import caught_up, running, wait_until
 from tests.storage import cli_env
 
 PROJECT = 4
 
 
-def register(services: Services, name: str = "a.txt", actor: str = "user-1") -> int:
-    return services.resources.register(
-        RegisterResource(project_id=PROJECT, actor=actor, name=name)
-    ).resource_id
+def register(acting: Acting, name: str = "a.txt", actor: str = "user-1") -> int:
+    return acting.register(PROJECT, actor, name=name).id
 
 
 def feed_ids(services: Services) -> list[int]:
@@ -33,25 +31,16 @@ def feed_ids(services: Services) -> list[int]:
 
 
 def event_ids(services: Services) -> list[int]:
-    notifications = services.resources.recorder.select_notifications(start=None, limit=1_000_000)
+    notifications = services.events.recorder.select_notifications(start=None, limit=1_000_000)
     return [n.id for n in notifications if is_resource_event(n)]
 
 
-def test_each_event_becomes_one_feed_entry_with_its_changes(services: Services) -> None:
-    resource_id = register(services, name="first")
-    services.resources.update(
-        UpdateResource(
-            project_id=PROJECT,
-            actor="user-2",
-            request_id="r-9",
-            resource_id=resource_id,
-            name="second",
-            description="text",
-        )
-    )
-    services.resources.delete(
-        DeleteResource(project_id=PROJECT, actor="user-2", resource_id=resource_id)
-    )
+def test_each_event_becomes_one_feed_entry_with_its_changes(
+    services: Services, acting: Acting
+) -> None:
+    resource_id = register(acting, name="first")
+    acting.update(PROJECT, "user-2", resource_id, name="second", description="text")
+    acting.delete(PROJECT, "user-2", resource_id)
 
     with running(services):
         wait_until(lambda: caught_up(services))
@@ -66,7 +55,7 @@ def test_each_event_becomes_one_feed_entry_with_its_changes(services: Services) 
     renamed = page.entries[2]
     assert (renamed.actor, renamed.request_id, renamed.resource_id, renamed.version) == (
         "user-2",
-        "r-9",
+        "test-user-2",
         resource_id,
         2,
     )
@@ -75,39 +64,41 @@ def test_each_event_becomes_one_feed_entry_with_its_changes(services: Services) 
     assert feed_ids(services) == event_ids(services)
 
 
-def test_processing_again_adds_nothing(services: Services) -> None:
-    register(services)
+def test_processing_again_adds_nothing(services: Services, acting: Acting) -> None:
+    register(acting)
     runner = services.activity_runner()
     assert runner.process_batch() == 1
     assert runner.process_batch() == 0
     assert len(feed_ids(services)) == 1
 
 
-def test_a_new_runner_continues_after_the_tracked_position(services: Services) -> None:
-    register(services)
+def test_a_new_runner_continues_after_the_tracked_position(
+    services: Services, acting: Acting
+) -> None:
+    register(acting)
     services.activity_runner().process_batch()
-    register(services, name="b")
+    register(acting, name="b")
     # A fresh runner knows nothing of the first: it starts from the tracking record,
     # and loads the state before each event from the store.
     assert services.activity_runner().process_batch() == 1
     assert feed_ids(services) == event_ids(services)
 
 
-def test_new_events_reach_a_running_feed(services: Services) -> None:
+def test_new_events_reach_a_running_feed(services: Services, acting: Acting) -> None:
     with running(services):
         wait_until(lambda: caught_up(services))
         started = time.monotonic()
-        register(services)
+        register(acting)
         wait_until(lambda: len(feed_ids(services)) == 1, timeout=5)
         assert time.monotonic() - started < 5
 
 
-def test_two_runners_at_once_only_one_processes(services: Services) -> None:
+def test_two_runners_at_once_only_one_processes(services: Services, acting: Acting) -> None:
     with running(services) as first, running(services) as second:
         wait_until(lambda: first.is_active.is_set() or second.is_active.is_set())
         for _ in range(20):
             assert not (first.is_active.is_set() and second.is_active.is_set())
-            register(services)
+            register(acting)
             time.sleep(0.02)
         wait_until(lambda: caught_up(services))
         assert first.is_active.is_set() != second.is_active.is_set()
@@ -120,10 +111,12 @@ def runner_process(services: Services) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "api.cli", "projections", "run"], env=env)
 
 
-def test_a_standby_runner_takes_over_when_the_active_one_is_killed(services: Services) -> None:
+def test_a_standby_runner_takes_over_when_the_active_one_is_killed(
+    services: Services, acting: Acting
+) -> None:
     active = runner_process(services)
     try:
-        register(services)
+        register(acting)
         wait_until(lambda: caught_up(services), timeout=30)
         with running(services) as standby:
             time.sleep(0.5)
@@ -131,7 +124,7 @@ def test_a_standby_runner_takes_over_when_the_active_one_is_killed(services: Ser
             os.kill(active.pid, signal.SIGKILL)
             active.wait(timeout=10)
             wait_until(standby.is_active.is_set, timeout=10)
-            register(services, name="after takeover")
+            register(acting, name="after takeover")
             wait_until(lambda: caught_up(services))
     finally:
         active.kill()
@@ -140,19 +133,13 @@ def test_a_standby_runner_takes_over_when_the_active_one_is_killed(services: Ser
 
 
 def test_a_runner_killed_mid_batch_resumes_without_loss_or_duplicates(
-    services: Services,
+    services: Services, acting: Acting
 ) -> None:
     events = 3000
     for number in range(events // 3):
-        resource_id = register(services, name=f"f{number}")
-        services.resources.update(
-            UpdateResource(
-                project_id=PROJECT, actor="u", resource_id=resource_id, name=f"g{number}"
-            )
-        )
-        services.resources.update(
-            UpdateResource(project_id=PROJECT, actor="u", resource_id=resource_id, description="d")
-        )
+        resource_id = register(acting, name=f"f{number}")
+        acting.update(PROJECT, "u", resource_id, name=f"g{number}")
+        acting.update(PROJECT, "u", resource_id, description="d")
     env = cli_env(services.settings)
     command = [sys.executable, "-m", "api.cli", "projections", "run"]
     runner = subprocess.Popen(command, env=env)

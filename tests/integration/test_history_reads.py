@@ -11,7 +11,7 @@ PROJECT = 4
 
 def test_a_page_past_snapshots_shows_each_change_from_and_to(services: Services) -> None:
     seed(services, resources=1, changes_each=120)
-    snapshots = services.resources.snapshots
+    snapshots = services.events.snapshots
     assert snapshots is not None
     assert [s.originator_version for s in snapshots.get(resource_uuid(1))] == [50, 100]
 

@@ -13,8 +13,8 @@ from eventsourcing.tests.persistence import (
 )
 from psycopg.conninfo import conninfo_to_dict
 
+from adapters.event_store import ProjectingApplicationRecorder
 from projections.resources import ResourcesProjection
-from projections.store import ProjectingApplicationRecorder
 
 EVENTS_TABLE = "contract_events"
 
@@ -49,7 +49,11 @@ def fresh_recorder() -> ProjectingApplicationRecorder:
     for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
         transcoder.register(transcoding)
     mapper: Mapper[UUID] = Mapper(transcoder=transcoder)
-    recorder.project_inline(ResourcesProjection(mapper, table="contract_resources"))
+    projection = ResourcesProjection(mapper, table="contract_resources")
+    with datastore.transaction(commit=True) as curs:
+        for statement in projection.create_table_statements():
+            curs.execute(statement)
+    recorder.project_inline(projection)
     return recorder
 
 

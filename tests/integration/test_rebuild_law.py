@@ -8,11 +8,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.services import Services
-from application.commands import DeleteResource, RegisterResource, UpdateResource
+from api.services import BlockingResources, Services
 from application.errors import ResourceNotFound
-from application.resources import blob_key
 from domain.errors import DomainError
+from tests.acting import Acting
 from tests.integration.read_models import replayed_rows, rows
 from tests.storage import empty
 
@@ -30,30 +29,21 @@ steps = st.lists(
 )
 
 
-def run(services: Services, step: tuple[Any, ...]) -> None:
+def run(acting: Acting, step: tuple[Any, ...]) -> None:
     action, project, target, argument = step
-    app = services.resources
     if action == "register":
         size, is_link = target, argument
         url = "https://example.com/x" if is_link else None
-        app.register(
-            RegisterResource(project_id=project, actor="a", name="f", size_bytes=size, url=url)
-        )
+        acting.register(project, "a", name="f", size_bytes=size, url=url)
     elif action == "upload":
-        with app.blobs.writer(blob_key(target)) as writer:
-            writer.write(b"x" * argument)
-            writer.commit()
-        app.update(
-            UpdateResource(project_id=project, actor="a", resource_id=target, confirm_upload=True)
-        )
+        acting.put_bytes(target, b"x" * argument)
+        acting.update(project, "a", target, confirm_upload=True)
     elif action == "rename":
-        app.update(UpdateResource(project_id=project, actor="a", resource_id=target, name=argument))
+        acting.update(project, "a", target, name=argument)
     elif action == "describe":
-        app.update(
-            UpdateResource(project_id=project, actor="a", resource_id=target, description=argument)
-        )
+        acting.update(project, "a", target, description=argument)
     else:
-        app.delete(DeleteResource(project_id=project, actor="a", resource_id=target))
+        acting.delete(project, "a", target)
 
 
 @settings(
@@ -61,12 +51,15 @@ def run(services: Services, step: tuple[Any, ...]) -> None:
 )
 @given(history=steps)
 def test_a_replay_or_rebuild_of_any_history_equals_the_live_read_model(
-    session_services: Services, history: list[tuple[Any, ...]]
+    session_services: Services,
+    session_resources: BlockingResources,
+    history: list[tuple[Any, ...]],
 ) -> None:
     empty(session_services.datastore, keys=False)
+    acting = Acting(session_services, session_resources)
     for step in history:
         with contextlib.suppress(DomainError, ResourceNotFound):
-            run(session_services, step)
+            run(acting, step)
     live = rows(session_services, "resources")
     assert replayed_rows(session_services) == live
     # The bulk rebuild (fold in memory, COPY) verifies itself against the live

@@ -16,7 +16,6 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import Cursor
 
 from api.services import Services
-from application.commands import UpdateResource
 from projections.rebuild import (
     RebuildOutcome,
     RebuildProgress,
@@ -25,6 +24,7 @@ from projections.rebuild import (
 )
 from projections.rebuild_targets import ResourcesRebuild
 from projections.resources import ResourcesProjection
+from tests.acting import Acting
 from tests.feed import caught_up, running, wait_until
 from tests.integration.read_models import replayed_rows, rows
 from tests.seeding import seed
@@ -70,13 +70,15 @@ def test_a_rebuild_gives_the_same_read_models(services: Services) -> None:
     for name in ("resources", "timeline"):
         outcome = services.rebuilder(targets[name], batch_size=250).run()
         assert outcome.differences == 0
-        assert outcome.position == services.resources.recorder.max_notification_id()
+        assert outcome.position == services.events.recorder.max_notification_id()
     assert rows(services, "resources") == before
     assert rows(services, "resource_timeline", "aggregate_id, version") == timeline_before
     assert rebuilds_in_progress(services.datastore) == {}
 
 
-def test_a_rebuild_under_concurrent_writes_skips_no_event(services: Services) -> None:
+def test_a_rebuild_under_concurrent_writes_skips_no_event(
+    services: Services, acting: Acting
+) -> None:
     seed(services, resources=200, changes_each=10)
     stop = threading.Event()
     written: list[int] = []
@@ -87,13 +89,8 @@ def test_a_rebuild_under_concurrent_writes_skips_no_event(services: Services) ->
         while not stop.is_set():
             number += 1
             try:
-                changed = services.resources.update(
-                    UpdateResource(
-                        project_id=PROJECT,
-                        actor="writer",
-                        resource_id=1 + number % 200,
-                        name=f"during-{number}",
-                    )
+                changed = acting.update(
+                    PROJECT, "writer", 1 + number % 200, name=f"during-{number}"
                 )
                 written.append(changed.version)
             except BaseException as error:
@@ -120,7 +117,7 @@ def test_a_broken_projection_fails_verification_and_leaves_the_live_model(
 ) -> None:
     seed(services, resources=50, changes_each=2)
     before = rows(services, "resources")
-    broken = ResourcesRebuild(ForgetsRenames(services.resources.mapper))
+    broken = ResourcesRebuild(ForgetsRenames(services.events.mapper))
     with pytest.raises(VerificationFailed) as failed:
         services.rebuilder(broken, batch_size=40).run()
     assert failed.value.count == 100
@@ -134,7 +131,7 @@ def test_a_broken_projection_fails_verification_and_leaves_the_live_model(
 
 def test_changes_can_be_accepted_deliberately(services: Services) -> None:
     seed(services, resources=5, changes_each=1)
-    changed = ResourcesRebuild(ForgetsRenames(services.resources.mapper))
+    changed = ResourcesRebuild(ForgetsRenames(services.events.mapper))
     outcome = services.rebuilder(changed).run(accept_changes=True)
     assert outcome.differences == 10
     assert {row["name"] for row in rows(services, "resources")} == {"seed"}

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from api.services import Services
-from application.commands import UpdateResource
-from domain.resource import Actor, Resource
-from projections.queries import resource_from_record
+from domain.resource import Actor, Resource, resource_uuid
+from tests.acting import Acting
 from tests.seeding import seed
 
 PROJECT = 4
@@ -17,13 +15,13 @@ WRITES_PER_PATH = 150
 
 
 def test_a_subscriber_sees_every_event_of_concurrent_appends_in_order(
-    services: Services,
+    services: Services, acting: Acting
 ) -> None:
     seed(services, resources=20, changes_each=0, links=True)
-    start = services.resources.recorder.max_notification_id() or 0
+    start = services.events.recorder.max_notification_id() or 0
     seen: list[int] = []
     expected = 2 * WRITES_PER_PATH
-    subscription = services.resources.recorder.subscribe(gt=start)
+    subscription = services.events.recorder.subscribe(gt=start)
 
     def subscribe() -> None:
         with subscription:
@@ -35,47 +33,27 @@ def test_a_subscriber_sees_every_event_of_concurrent_appends_in_order(
     reader = threading.Thread(target=subscribe)
     reader.start()
 
-    def sync_writer(number: int) -> None:
-        services.resources.update(
-            UpdateResource(
-                project_id=PROJECT, actor="sync", resource_id=1 + number % 10, name=f"s{number}"
-            )
-        )
+    def service_writer(number: int) -> None:
+        acting.update(PROJECT, "service", 1 + number % 10, name=f"s{number}")
 
-    other = Services(services.settings, pool_size=4)  # its own async pool, on this loop
+    def library_writer(number: int) -> None:
+        """The library's own recorder, which bulk seeding uses."""
+        resource: object = services.events.repository.get(resource_uuid(11 + number % 10))
+        assert isinstance(resource, Resource)
+        resource.rename(f"l{number}", by=Actor(user_id="library"))
+        services.events.save(resource)
 
-    async def async_writers() -> None:
-        await other.appender.open()
-        try:
-            for number in range(WRITES_PER_PATH):
-                resource_id = 11 + number % 10
-                record = other.queries.get(PROJECT, resource_id)
-                assert record is not None
-                resource = resource_from_record(record)
-                resource.rename(f"a{number}", by=Actor(user_id="async"))
-                events = [
-                    event
-                    for event in resource.collect_events()
-                    if isinstance(event, Resource.Changed)
-                ]
-                stored = [other.resources.mapper.to_stored_event(event) for event in events]
-                await other.appender.append(events, stored)
-        finally:
-            await other.appender.close()
-
-    try:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            done = pool.map(sync_writer, range(WRITES_PER_PATH))
-            asyncio.run(async_writers())
-            list(done)
-    finally:
-        other.close()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        done = pool.map(service_writer, range(WRITES_PER_PATH))
+        for number in range(WRITES_PER_PATH):
+            library_writer(number)
+        list(done)
     reader.join(timeout=30)
     subscription.stop()
 
     stored = [
         n.id
-        for n in services.resources.recorder.select_notifications(
+        for n in services.events.recorder.select_notifications(
             start=start, limit=10 * expected, inclusive_of_start=False
         )
     ]

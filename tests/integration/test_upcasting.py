@@ -7,8 +7,10 @@ import json
 from eventsourcing.persistence import StoredEvent
 
 from api.services import Services
-from application.commands import UpdateResource
 from domain.resource import Resource, resource_uuid
+from tests.acting import Acting
+from tests.integration.read_models import rows
+from tests.seeding import next_id
 
 PROJECT = 4
 
@@ -48,12 +50,12 @@ def version_1_events(resource_id: int) -> list[StoredEvent]:
 
 
 def test_version_1_events_upcast_with_unknown_key_and_request(services: Services) -> None:
-    resource_id = services.resources.ids.next_id()
-    services.resources.recorder.insert_events(version_1_events(resource_id))
+    resource_id = next_id(services)
+    services.events.recorder.insert_events(version_1_events(resource_id))
 
     events = [
         event
-        for event in services.resources.events.get(resource_uuid(resource_id))
+        for event in services.events.events.get(resource_uuid(resource_id))
         if isinstance(event, Resource.Registered | Resource.Changed)
     ]
     assert [type(event).__name__ for event in events] == ["FileRegistered", "Renamed"]
@@ -63,30 +65,21 @@ def test_version_1_events_upcast_with_unknown_key_and_request(services: Services
     ]
 
 
-def test_old_events_project_and_take_new_changes(services: Services) -> None:
-    resource_id = services.resources.ids.next_id()
-    services.resources.recorder.insert_events(version_1_events(resource_id))
+def test_old_events_project_and_take_new_changes(services: Services, acting: Acting) -> None:
+    resource_id = next_id(services)
+    services.events.recorder.insert_events(version_1_events(resource_id))
 
-    record = services.queries.get(PROJECT, resource_id)
-    assert record is not None
-    assert (record.name, record.version, record.created_by) == ("older.txt", 2, "early-user")
+    (row,) = rows(services, "resources")
+    assert (row["name"], row["version"], row["created_by"]) == ("older.txt", 2, "early-user")
 
-    services.resources.update(
-        UpdateResource(
-            project_id=PROJECT,
-            actor="today",
-            key_id=9,
-            request_id="r-1",
-            resource_id=resource_id,
-            name="new.txt",
-        )
-    )
+    acting.update(PROJECT, "today", resource_id, name="new.txt")
+    key_id = services.keys.listing()[-1].id
     page = services.history.page(PROJECT, resource_id, page=1, per_page=10)
     assert [(entry.type, entry.actor, entry.key_id) for entry in page.entries] == [
         ("FileRegistered", "early-user", None),
         ("Renamed", "early-user", None),
-        ("Renamed", "today", 9),
+        ("Renamed", "today", key_id),
     ]
     assert page.entries[1].changes == {"name": ("old.txt", "older.txt")}
-    stored = services.resources.recorder.select_events(resource_uuid(resource_id), gt=2)
+    stored = services.events.recorder.select_events(resource_uuid(resource_id), gt=2)
     assert json.loads(stored[0].state)["class_version"] == 2

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
-
-from api.settings import Settings
 
 _embedded: dict[Path, Any] = {}
 
 
-def database_url(settings: Settings) -> str:
+def database_url(configured: str | None, data_dir: Path) -> str:
     """The URL to connect to, starting the embedded server when none is configured.
 
     The embedded server (pgserver) keeps its files under `DATA_DIR/postgres`, so
     data survives restarts; it stops when the last process using it exits.
     """
-    if settings.database_url:
-        return settings.database_url
-    return embedded_database_url(settings.data_dir / "postgres")
+    if configured:
+        return configured
+    return embedded_database_url(data_dir / "postgres")
 
 
 def embedded_database_url(path: Path) -> str:
@@ -50,4 +51,17 @@ def eventsourcing_env(url: str, *, pool_size: int = 10) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": "0",
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_PRE_PING": "y",
+        # Tables are created by the schema step (adapters.schema), not by constructors.
+        "CREATE_TABLE": "n",
     }
+
+
+def connector(url: str) -> Callable[[], psycopg.Connection[tuple[Any, ...]]]:
+    """Opens a new session on the database (a projection runner holds one for its lock)."""
+    return lambda: psycopg.connect(url)
+
+
+def database_answers(datastore: PostgresDatastore) -> None:
+    """Raises unless the database answers a trivial query."""
+    with datastore.get_connection() as conn:
+        conn.execute("SELECT 1")

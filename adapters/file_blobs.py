@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from types import TracebackType
-from typing import Self
+
+import anyio.to_thread
 
 CHUNK_SIZE = 256 * 1024
 
@@ -32,7 +32,7 @@ class FileBlobWriter:
         self._file.write(chunk)
         self._size += len(chunk)
 
-    def commit(self) -> int:
+    def _commit(self) -> int:
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -40,15 +40,10 @@ class FileBlobWriter:
         self._committed = True
         return self._size
 
-    def __enter__(self) -> Self:
-        return self
+    async def commit(self) -> int:
+        return await anyio.to_thread.run_sync(self._commit)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def discard(self) -> None:
         if not self._committed:
             self._file.close()
             self._temporary.unlink(missing_ok=True)
@@ -70,16 +65,16 @@ class FileBlobStore:
     def writer(self, key: str) -> FileBlobWriter:
         return FileBlobWriter(self._path(key))
 
-    def size(self, key: str) -> int | None:
+    async def size(self, key: str) -> int | None:
         try:
             return self._path(key).stat().st_size
         except FileNotFoundError:
             return None
 
-    def read(self, key: str) -> Iterator[bytes]:
+    async def read(self, key: str) -> AsyncIterator[bytes]:
         with self._path(key).open("rb") as file:
-            while chunk := file.read(CHUNK_SIZE):
+            while chunk := await anyio.to_thread.run_sync(file.read, CHUNK_SIZE):
                 yield chunk
 
-    def delete(self, key: str) -> None:
+    async def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""The event store's recorder, with the `resources` projection applied inline.
+"""The event store: the library's PostgreSQL recorder, with read models applied inline.
 
 `PostgresApplicationRecorder.insert_events` opens one transaction (in pipeline
 mode) and first calls `_insert_events` — the library's extension point that
@@ -11,49 +11,29 @@ is ever missing from the read model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Protocol
+from uuid import UUID
 
-import psycopg
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import get_topic, retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import Composed
+
+from application.service import SNAPSHOT_INTERVAL
+from domain.resource import Resource
 
 PIPELINE_LIMIT = 100
 """Appends of more events than this run without psycopg's pipeline mode."""
-
-SCHEMA_LOCK = "resources:ddl"
-"""The advisory lock that processes take to create or change the schema."""
-
-
-@contextmanager
-def schema_lock(datastore: PostgresDatastore) -> Iterator[None]:
-    """Holds the schema lock: servers and workers start together, and concurrent
-    `CREATE OR REPLACE FUNCTION` (in the library's `create_table`) or `CREATE TABLE
-    IF NOT EXISTS` of one object fail with "tuple concurrently updated".
-
-    The lock is held on a connection of its own, not one of the pool's: the
-    schema changes need the pool, which may have a single connection.
-    """
-    pool = datastore.pool
-    # The library's pool is built from keyword arguments (a dict), never a callable.
-    conninfo = pool.conninfo if isinstance(pool.conninfo, str) else ""
-    kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
-    with psycopg.connect(conninfo, autocommit=True, **kwargs) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (SCHEMA_LOCK,))
-        yield  # the lock ends with the session
 
 
 class InlineProjection(Protocol):
     """Projection code that can run inside an append's transaction, and in a replay."""
 
     table: str
-
-    def create_table_statements(self) -> list[Composed]: ...
 
     def apply_stored(self, curs: Cursor[Any], stored_events: Iterable[StoredEvent]) -> None: ...
 
@@ -72,18 +52,9 @@ class ProjectingApplicationRecorder(PostgresApplicationRecorder):
             msg = "inline projections need the pipelined insert, not the database function"
             raise ValueError(msg)
 
-    def create_table(self) -> None:
-        with schema_lock(self.datastore):
-            super().create_table()
-
     def project_inline(self, projection: InlineProjection) -> None:
-        """Applies `projection` in the transaction of every later append.
-
-        Its table is created here, beside the events table.
-        """
-        with schema_lock(self.datastore), self.datastore.transaction(commit=True) as curs:
-            for statement in projection.create_table_statements():
-                curs.execute(statement, prepare=False)
+        """Applies `projection` in the transaction of every later append (its table is
+        created by the schema step, `adapters.schema`)."""
         self.inline_projections.append(projection)
 
     def insert_events(
@@ -126,3 +97,28 @@ class ProjectingApplicationRecorder(PostgresApplicationRecorder):
 
 
 RECORDER_TOPIC = get_topic(ProjectingApplicationRecorder)
+
+
+class ResourceEvents(Application[UUID]):
+    """The Resource events, read through the library: streams, versions, snapshots.
+
+    Nothing here changes a resource (`application.service` does, through the
+    resource store); the library's `save` serves only bulk seeding in tests and
+    benchmarks, and writes the same inline read models.
+    """
+
+    name = "Resources"
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {  # type: ignore[assignment]
+        Resource: SNAPSHOT_INTERVAL
+    }
+
+    def resource_at(self, aggregate_id: UUID, version: int) -> Resource:
+        found: object = self.repository.get(aggregate_id, version=version)
+        assert isinstance(found, Resource)
+        return found
+
+    @property
+    def projecting_recorder(self) -> ProjectingApplicationRecorder:
+        recorder = self.recorder
+        assert isinstance(recorder, ProjectingApplicationRecorder)
+        return recorder

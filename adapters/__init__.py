@@ -1,0 +1,1 @@
+"""What the application's ports are made of: PostgreSQL, the file system."""

@@ -1,0 +1,458 @@
+"""The resource store on PostgreSQL, on async I/O: key lookup, reads, the guarded append.
+
+An append is one statement: the inline read models' writes (built by the same
+projection code as every other writer), the events through a function that takes
+the events table's lock and NOTIFYs server-side, a snapshot when one is due, and
+the Idempotency-Key's outcome. One round trip, one implicit transaction: all of it
+commits, or none. The function first checks the append's guard (the key is still
+live for the project; the row decided on is still the resource's row), so a
+refusal aborts the whole statement.
+
+The store remembers the keys and rows it last saw, bounded: the service decides a
+change on them without a read, and the guard verifies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+from uuid import UUID
+
+import msgspec
+import psycopg
+from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.persistence import Mapper, StoredEvent
+from psycopg import AsyncConnection, errors
+from psycopg.rows import DictRow, dict_row
+from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
+from psycopg_pool import AsyncConnectionPool
+
+from adapters.event_store import ProjectingApplicationRecorder
+from application.access import Caller, Principal
+from application.errors import DuplicateRequest, StaleState, Unauthenticated
+from application.ports import Guard, Outcome, RememberedOutcome, ResourcePage, StatusFilter
+from domain.resource import Resource
+from projections.resources import ResourceRecord, ResourcesProjection
+from projections.timeline import TimelineProjection
+
+GUARD_REFUSED = "RSG01"
+"""The SQLSTATE the append function raises when its guard is false."""
+ID_SEQUENCE = "resource_ids"
+OUTCOMES_TABLE = "idempotency_outcomes"
+OUTCOME_TTL_HOURS = 24
+CACHED_ROWS = 10_000
+CACHED_KEYS = 1_000
+
+
+def live_key(digest: Composable) -> Composed:
+    """The one key lookup: the live key whose stored digest is `digest`."""
+    return SQL(
+        "SELECT id AS key_id, project_id AS key_project_id, user_id AS key_user_id"
+        " FROM api_keys WHERE secret_sha256 = {0} AND revoked_at IS NULL"
+    ).format(digest)
+
+
+def append_function(recorder: ProjectingApplicationRecorder) -> Composed:
+    """DDL of the function an append calls: guard, table lock, NOTIFY, insert."""
+    return SQL(
+        "CREATE OR REPLACE FUNCTION {function}(allowed boolean,"
+        " ids uuid[], versions bigint[], topics text[], states bytea[])"
+        " RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NOT allowed THEN"
+        "  RAISE EXCEPTION 'the append''s guard refused it' USING ERRCODE = {refused};"
+        " END IF;"
+        " LOCK TABLE {events} IN EXCLUSIVE MODE;"
+        " NOTIFY {channel};"
+        " RETURN QUERY INSERT INTO {events} (originator_id, originator_version, topic, state)"
+        " SELECT * FROM unnest(ids, versions, topics, states) RETURNING notification_id;"
+        " END $$"
+    ).format(
+        function=Identifier(f"{recorder.events_table_name}_append"),
+        events=Identifier(recorder.events_table_name),
+        channel=Identifier(recorder.channel_name),
+        refused=Literal(GUARD_REFUSED),
+    )
+
+
+def outcomes_table() -> list[Composed]:
+    return [
+        SQL(
+            "CREATE TABLE IF NOT EXISTS {0} ("
+            " project_id bigint NOT NULL,"
+            " key text NOT NULL,"
+            " fingerprint bytea NOT NULL,"
+            " created boolean NOT NULL,"
+            " record jsonb NOT NULL,"
+            " created_at timestamptz NOT NULL DEFAULT now(),"
+            " PRIMARY KEY (project_id, key))"
+        ).format(Identifier(OUTCOMES_TABLE))
+    ]
+
+
+def id_sequence() -> list[Composed]:
+    return [
+        SQL("CREATE SEQUENCE IF NOT EXISTS {0} AS bigint MINVALUE 1").format(
+            Identifier(ID_SEQUENCE)
+        )
+    ]
+
+
+class _Memory:
+    """Recent keys (digest -> principal) and rows (id -> row), each bounded."""
+
+    def __init__(self) -> None:
+        self.keys: dict[bytes, Principal] = {}
+        self.rows: dict[int, ResourceRecord] = {}
+
+    def key(self, digest: bytes, principal: Principal) -> None:
+        if len(self.keys) >= CACHED_KEYS:
+            self.keys.clear()
+        self.keys[digest] = principal
+
+    def row(self, record: ResourceRecord) -> None:
+        if len(self.rows) >= CACHED_ROWS and record.id not in self.rows:
+            self.rows.pop(next(iter(self.rows)))  # the oldest entry
+        self.rows[record.id] = record
+
+
+class PostgresResourceStore:
+    """ResourceStore, IdAllocator and IdempotencyRecords on one async pool."""
+
+    def __init__(
+        self,
+        *,
+        conninfo: str,
+        recorder: ProjectingApplicationRecorder,
+        mapper: Mapper[UUID],
+        resources: ResourcesProjection,
+        timeline: TimelineProjection,
+        snapshots_table: str,
+        pool_size: int = 8,
+    ) -> None:
+        self.pool = AsyncConnectionPool(
+            conninfo,
+            connection_class=AsyncConnection[DictRow],
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            min_size=min(4, pool_size),  # grows to max_size under load
+            max_size=pool_size,
+            open=False,
+        )
+        self._recorder = recorder
+        self._mapper = mapper
+        self._resources = resources
+        self._timeline = timeline
+        self._row_type = cast(type[ResourceRecord], resources.shape.row_type)
+        self._fields = resources.shape.columns
+        self._memory = _Memory()
+        table = Identifier(resources.table)
+        row = SQL(", ").join(SQL("r.{0}").format(Identifier(field)) for field in self._fields)
+        # Rendered once: composing SQL on every request shows in profiles.
+        self._authenticate = live_key(SQL("%(digest)s")).as_bytes(None)
+        self._load_one = (
+            SQL(
+                "SELECT k.*, {row} FROM ({key}) k"
+                " LEFT JOIN {table} r ON r.id = %(resource_id)s AND r.project_id = k.key_project_id"
+            )
+            .format(row=row, key=live_key(SQL("%(digest)s")), table=table)
+            .as_bytes(None)
+        )
+        page = SQL(
+            "WITH k AS ({key}),"
+            " total AS (SELECT count(*) AS total FROM {table} r, k"
+            "  WHERE r.project_id = k.key_project_id {status}),"
+            " page AS (SELECT r.* FROM {table} r, k WHERE r.project_id = k.key_project_id {status}"
+            "  ORDER BY r.id DESC LIMIT %(limit)s OFFSET %(offset)s)"
+            " SELECT k.*, total.total, {row} FROM k CROSS JOIN total"
+            " LEFT JOIN page r ON true ORDER BY r.id DESC"
+        )
+        # Two statements, not one with "(%(status)s = 'all' OR ...)": a prepared
+        # statement's generic plan cannot drop that OR, and then reads and sorts every
+        # row of the project instead of walking an index to the page.
+        self._page_all = page.format(
+            key=live_key(SQL("%(digest)s")), table=table, row=row, status=SQL("")
+        ).as_bytes(None)
+        self._page_with_status = page.format(
+            key=live_key(SQL("%(digest)s")),
+            table=table,
+            row=row,
+            status=SQL("AND r.status = %(status)s"),
+        ).as_bytes(None)
+        self._find = (
+            SQL("SELECT {row} FROM {table} r WHERE r.id = %s")
+            .format(row=row, table=table)
+            .as_bytes(None)
+        )
+        self._has_history = (
+            SQL("SELECT EXISTS (SELECT FROM {0} WHERE originator_id = %s) AS found")
+            .format(Identifier(recorder.events_table_name))
+            .as_bytes(None)
+        )
+        self._next_id = SQL("SELECT nextval({0}) AS id").format(Literal(ID_SEQUENCE)).as_bytes(None)
+        key_still_live = SQL("EXISTS (SELECT FROM ({key}) k WHERE k.key_project_id = %s)").format(
+            key=live_key(SQL("%s"))
+        )
+        self._guard_key = key_still_live
+        self._guard_key_and_row = SQL(
+            "{key} AND EXISTS (SELECT FROM {table} WHERE id = %s AND version = %s"
+            " AND updated_at = %s)"
+        ).format(key=key_still_live, table=table)
+        self._append_function = Identifier(f"{recorder.events_table_name}_append")
+        self._insert_snapshot = SQL(
+            "INSERT INTO {0} (originator_id, originator_version, topic, state) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1"
+        ).format(Identifier(snapshots_table))
+        self._remember = SQL(
+            "INSERT INTO {0} (project_id, key, fingerprint, created, record)"
+            " SELECT %s, %s, %s, %s, to_jsonb(part0) FROM part0"
+        ).format(Identifier(OUTCOMES_TABLE))
+        self._events_statements: dict[tuple[int, bool], Composed] = {}
+        self._combined_cache: dict[tuple[int, ...], bytes] = {}
+        outcomes = Identifier(OUTCOMES_TABLE)
+        self._forget_expired = SQL(
+            "DELETE FROM {0} WHERE project_id = %s AND key = %s"
+            " AND created_at < now() - make_interval(hours => {1})"
+        ).format(outcomes, Literal(OUTCOME_TTL_HOURS))
+        self._outcome = SQL(
+            "SELECT fingerprint, created, record::text AS record FROM {0}"
+            " WHERE project_id = %s AND key = %s"
+        ).format(outcomes)
+        self._keep: Composed = SQL(
+            "INSERT INTO {0} (project_id, key, fingerprint, created, record)"
+            " VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING RETURNING 1"
+        ).format(outcomes)
+
+    async def open(self) -> None:
+        await self.pool.open(wait=True)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    # Reads
+
+    def _principal(self, caller: Caller, row: dict[str, Any] | None) -> Principal:
+        if row is None:
+            self._memory.keys.pop(caller.digest, None)
+            raise Unauthenticated
+        principal = Principal(
+            key_id=row["key_id"], project_id=row["key_project_id"], user_id=row["key_user_id"]
+        )
+        self._memory.key(caller.digest, principal)
+        return principal
+
+    def _record(self, row: dict[str, Any]) -> ResourceRecord | None:
+        if row.get("id") is None:
+            return None
+        return self._row_type(**{field: row[field] for field in self._fields})
+
+    async def _one(self, query: bytes | Composed, params: Any) -> dict[str, Any] | None:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(query, params, prepare=True)
+            return await cursor.fetchone()
+
+    async def authenticate(self, caller: Caller) -> Principal:
+        return self._principal(
+            caller, await self._one(self._authenticate, {"digest": caller.digest})
+        )
+
+    def remembered(
+        self, caller: Caller, resource_id: int
+    ) -> tuple[Principal, ResourceRecord] | None:
+        principal = self._memory.keys.get(caller.digest)
+        row = self._memory.rows.get(resource_id)
+        if principal is None or row is None or row.project_id != principal.project_id:
+            return None
+        return principal, row
+
+    async def load(
+        self, caller: Caller, resource_id: int
+    ) -> tuple[Principal, ResourceRecord | None]:
+        found = await self._one(
+            self._load_one, {"resource_id": resource_id, "digest": caller.digest}
+        )
+        principal = self._principal(caller, found)
+        assert found is not None
+        record = self._record(found)
+        if record is not None:
+            self._memory.row(record)
+        else:
+            self._memory.rows.pop(resource_id, None)
+        return principal, record
+
+    async def page(
+        self, caller: Caller, status: StatusFilter, page: int, per_page: int
+    ) -> tuple[Principal, ResourcePage]:
+        params = {
+            "digest": caller.digest,
+            "status": status,
+            "limit": per_page,
+            "offset": (page - 1) * per_page,
+        }
+        query = self._page_all if status == "all" else self._page_with_status
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(query, params, prepare=True)
+            rows = await cursor.fetchall()
+        principal = self._principal(caller, rows[0] if rows else None)
+        records = [record for row in rows if (record := self._record(row)) is not None]
+        return principal, ResourcePage(resources=records, total=int(rows[0]["total"]))
+
+    async def find(self, resource_id: int) -> ResourceRecord | None:
+        found = await self._one(self._find, (resource_id,))
+        return None if found is None else self._record(found)
+
+    async def has_history(self, resource_id: int) -> bool:
+        found = await self._one(self._has_history, (Resource.create_id(resource_id),))
+        return bool(found and found["found"])
+
+    async def next_id(self) -> int:
+        found = await self._one(self._next_id, ())
+        assert found is not None
+        return int(found["id"])
+
+    # Idempotency-Key outcomes
+
+    async def outcome(self, project_id: int, key: str) -> RememberedOutcome | None:
+        async with self.pool.connection() as conn:
+            await conn.execute(self._forget_expired, (project_id, key))
+            cursor = await conn.execute(self._outcome, (project_id, key))
+            found = await cursor.fetchone()
+        if found is None:
+            return None
+        record = msgspec.json.decode(found["record"], type=self._row_type)
+        return RememberedOutcome(
+            fingerprint=bytes(found["fingerprint"]),
+            outcome=Outcome(record=record, created=found["created"]),
+        )
+
+    async def keep(self, project_id: int, key: str, remembered: RememberedOutcome) -> bool:
+        params = (
+            project_id,
+            key,
+            remembered.fingerprint,
+            remembered.outcome.created,
+            msgspec.json.encode(remembered.outcome.record).decode(),
+        )
+        return await self._one(self._keep, params) is not None
+
+    # The append
+
+    async def append(
+        self,
+        events: Sequence[Aggregate.Event],
+        *,
+        guard: Guard,
+        snapshot: Snapshot | None = None,
+        remember_as: tuple[str, bytes, bool] | None = None,
+    ) -> ResourceRecord | None:
+        stored = [self._mapper.to_stored_event(event) for event in events]
+        parts: list[tuple[Composable, Sequence[Any]]] = [
+            *self._resources.statements_for(events, returning=True),
+            *self._timeline.statements_for(events),
+        ]
+        events_at = len(parts)
+        parts.append(self._events_part(stored, guard))
+        if snapshot is not None:
+            state = self._mapper.to_stored_event(cast(Aggregate.Event, snapshot))
+            parts.append(
+                (
+                    self._insert_snapshot,
+                    (state.originator_id, state.originator_version, state.topic, state.state),
+                )
+            )
+        if remember_as is not None:
+            key, fingerprint, created = remember_as
+            parts.append((self._remember, (guard.project_id, key, fingerprint, created)))
+        query = self._combined(tuple(statement for statement, _ in parts), events_at)
+        params = [param for _, part_params in parts for param in part_params]
+        resource_id = guard.basis.id if guard.basis is not None else None
+        async with self.pool.connection() as conn:
+            try:
+                cursor = await conn.execute(query, params, prepare=True)
+                row = await cursor.fetchone()
+            except errors.UniqueViolation as conflict:
+                if resource_id is not None:
+                    self._memory.rows.pop(resource_id, None)
+                if conflict.diag.table_name == OUTCOMES_TABLE:
+                    raise DuplicateRequest from conflict
+                raise StaleState from conflict
+            except psycopg.Error as error:
+                if error.sqlstate != GUARD_REFUSED:
+                    raise
+                if resource_id is not None:
+                    self._memory.rows.pop(resource_id, None)
+                raise StaleState from error
+        for listener in self._recorder.on_recorded:
+            listener(stored)
+        deleted = isinstance(events[-1], Resource.Deleted)
+        record = None if row is None or deleted else self._record(row)
+        if record is not None:
+            self._memory.row(record)
+        elif resource_id is not None:
+            self._memory.rows.pop(resource_id, None)
+        return record
+
+    def _events_part(
+        self, stored_events: Sequence[StoredEvent], guard: Guard
+    ) -> tuple[Composable, Sequence[Any]]:
+        if guard.basis is None:
+            condition = self._guard_key
+            guard_params: tuple[Any, ...] = (guard.digest, guard.project_id)
+        else:
+            basis = guard.basis
+            condition = self._guard_key_and_row
+            guard_params = (
+                guard.digest,
+                guard.project_id,
+                basis.id,
+                basis.version,
+                basis.updated_at,
+            )
+        single = len(stored_events) == 1
+        statement = self._events_statements.get((id(condition), single))
+        if statement is None:
+            # One event (most PATCHes) as scalars: dumping arrays costs more per request.
+            arrays = SQL(
+                "ARRAY[%s::uuid], ARRAY[%s::bigint], ARRAY[%s::text], ARRAY[%s::bytea]"
+                if single
+                else "%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]"
+            )
+            statement = SQL("SELECT * FROM {0}(({1}), {2})").format(
+                self._append_function, condition, arrays
+            )
+            self._events_statements[(id(condition), single)] = statement
+        if single:
+            (event,) = stored_events
+            return statement, (
+                *guard_params,
+                event.originator_id,
+                event.originator_version,
+                event.topic,
+                event.state,
+            )
+        return statement, (
+            *guard_params,
+            [event.originator_id for event in stored_events],
+            [event.originator_version for event in stored_events],
+            [event.topic for event in stored_events],
+            [event.state for event in stored_events],
+        )
+
+    def _combined(self, statements: tuple[Composable, ...], events_at: int) -> bytes:
+        """One statement of CTEs for these parts; the first part's rows are returned.
+
+        `statements[events_at]` is the events part."""
+        key = tuple(id(statement) for statement in statements)
+        query = self._combined_cache.get(key)
+        if query is None:
+            ctes = SQL(", ").join(
+                SQL("{0} AS ({1})").format(Identifier(f"part{number}"), statement)
+                for number, statement in enumerate(statements)
+            )
+            # The events part is a SELECT of a function: only a referenced CTE runs.
+            events_part = Identifier(f"part{events_at}")
+            combined = SQL(
+                "WITH {ctes} SELECT part0.*, (SELECT count(*) FROM {events}) AS appended"
+                " FROM (SELECT 1) AS one LEFT JOIN part0 ON true"
+            ).format(ctes=ctes, events=events_part)
+            query = combined.as_bytes(None)
+            self._combined_cache[key] = query
+        return query

@@ -1,0 +1,101 @@
+"""The one schema step: every table, sequence and function the service owns.
+
+It runs when a process starts, under an advisory lock, so servers, workers and
+commands starting together never race on DDL ("tuple concurrently updated").
+A versioned read model whose live table is older than the code's projection is
+rebuilt aside and swapped in here (zero downtime: the live table keeps serving
+until the swap), so a change to the read model's shape needs no hand-written
+migration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import psycopg
+from eventsourcing.postgres import PostgresDatastore
+from psycopg.sql import Composed
+
+from adapters.event_store import ResourceEvents
+from adapters.keys import keys_table
+from adapters.resource_store import append_function, id_sequence, outcomes_table
+from projections.activity import ActivityView
+from projections.rebuild import create_state_table_statements
+from projections.resources import ResourcesProjection
+from projections.shapes import TableShape, version_of_comment
+from projections.timeline import TimelineProjection
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_LOCK = "resources:ddl"
+"""The advisory lock that processes take to create or change the schema."""
+
+
+@contextmanager
+def schema_lock(conninfo: str) -> Iterator[None]:
+    """Held on a connection of its own, for as long as the block runs."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (SCHEMA_LOCK,))
+        yield  # the lock ends with the session
+
+
+def live_version(datastore: PostgresDatastore, table: str) -> int | None:
+    """The projection version of a live table: None when there is no such table.
+
+    A table from before versions were recorded is version 1."""
+    with datastore.get_connection() as conn:
+        row = conn.execute(
+            "SELECT to_regclass(%s) AS oid,"
+            " obj_description(to_regclass(%s), 'pg_class') AS comment",
+            (table, table),
+        ).fetchone()
+    if row is None or row["oid"] is None:
+        return None
+    return version_of_comment(row["comment"]) or 1
+
+
+def create_schema(
+    *,
+    conninfo: str,
+    events: ResourceEvents,
+    resources: ResourcesProjection,
+    timeline: TimelineProjection,
+    activity: ActivityView,
+    migrate: Callable[[TableShape], None],
+) -> None:
+    """Creates what is missing, and migrates an old read model by a rebuild."""
+    recorder = events.projecting_recorder
+    datastore = recorder.datastore
+    with schema_lock(conninfo):
+        recorder.create_table()
+        if events.snapshots is not None:
+            events.snapshots.recorder.create_table()  # type: ignore[attr-defined]
+        activity.create_table()
+        shape = resources.shape
+        current = live_version(datastore, shape.name)
+        statements: list[Composed] = [
+            *timeline.create_table_statements(),
+            *create_state_table_statements(),
+            *keys_table(),
+            *outcomes_table(),
+            *id_sequence(),
+            append_function(recorder),
+        ]
+        if current is None:
+            statements[:0] = shape.create_statements()
+        with datastore.transaction(commit=True) as curs:
+            for statement in statements:
+                curs.execute(statement, prepare=False)
+        if current is not None and current < shape.version:
+            logger.warning(
+                "the %s read model is at projection version %s, the code at %s:"
+                " rebuilding it aside, then swapping it in",
+                shape.name,
+                current,
+                shape.version,
+            )
+            migrate(shape)
+        for projection in (resources, timeline):
+            recorder.project_inline(projection)

@@ -1,0 +1,356 @@
+"""The Resource use cases, on async I/O: the one path by which anything changes.
+
+Every change is decided on a row of the read model (which is written in the same
+transaction as the events, so a row *is* the resource's state at its version),
+then appended with a guard: the caller's key is still live for the project, and
+the row is still the resource's row. A refused append means the state moved on:
+the command is decided again on a fresh row.
+
+A process first decides a PATCH on the row it last saw for the resource (no
+read at all). Only an append can confirm such a row, so a decision on it that
+appends nothing (no change, a broken rule, a failed If-Match) is made again on
+fresh state: no answer ever rests on a row the store has not confirmed.
+Commands on one resource take turns in a process, so conflicts arise only
+between processes, where a jittered retry resolves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any
+
+from eventsourcing.domain import Aggregate, Snapshot
+from msgspec import UnsetType
+
+from application.access import Caller, Principal, actor
+from application.commands import (
+    ChangeResource,
+    DeleteResource,
+    IdempotencyKey,
+    RegisterResource,
+    UpdateResource,
+)
+from application.errors import (
+    ConcurrentUpdate,
+    DuplicateRequest,
+    IdempotencyKeyReused,
+    ResourceNotFound,
+    StaleState,
+    UploadTooLarge,
+    VersionMismatch,
+)
+from application.ports import (
+    BlobStore,
+    Guard,
+    IdAllocator,
+    IdempotencyRecords,
+    Outcome,
+    RememberedOutcome,
+    ResourcePage,
+    ResourceStore,
+    StatusFilter,
+)
+from domain.errors import DomainError, InvalidValue, ResourceDeleted
+from domain.resource import Actor, Resource
+from projections.resources import ResourceRecord, resource_from_record
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 12
+"""How often a change is decided again on fresh state after losing a race."""
+TURN_STRIPES = 1024
+"""Commands whose resource ids are equal modulo this take turns in a process."""
+SNAPSHOT_INTERVAL = 50
+"""A snapshot every 50 events bounds what history and time travel read."""
+
+Decision = Callable[[Resource, Actor, int | None], None]
+"""Applies a command to the resource, given who acts and the stored size of its bytes."""
+
+
+def blob_key(resource_id: int) -> str:
+    """Where a file resource's bytes are kept in the blob store."""
+    return f"resources/{resource_id}"
+
+
+def snapshot_due(first_version: int, last_version: int) -> bool:
+    """Whether an append of versions first..last crosses a snapshot interval."""
+    return last_version // SNAPSHOT_INTERVAL > (first_version - 1) // SNAPSHOT_INTERVAL
+
+
+def _update(command: UpdateResource) -> Decision:
+    def decide(resource: Resource, by: Actor, stored_size: int | None) -> None:
+        if not isinstance(command.name, UnsetType):
+            resource.rename(command.name, by=by)
+        if not isinstance(command.description, UnsetType):
+            resource.describe(command.description, by=by)
+        if command.confirm_upload:
+            resource.confirm_upload(stored_size, by=by)
+
+    return decide
+
+
+def _events(resource: Resource) -> list[Aggregate.Event]:
+    """The events a command made, to append."""
+    return [event for event in resource.collect_events() if isinstance(event, Aggregate.Event)]
+
+
+def _delete(resource: Resource, by: Actor, _stored_size: int | None) -> None:
+    resource.delete(by=by)
+
+
+class ResourceService:
+    def __init__(
+        self,
+        *,
+        store: ResourceStore,
+        ids: IdAllocator,
+        outcomes: IdempotencyRecords,
+        blobs: BlobStore,
+        max_upload_bytes: int,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self._ids = ids
+        self._outcomes = outcomes
+        self.max_upload_bytes = max_upload_bytes
+        self._turns = [asyncio.Lock() for _ in range(TURN_STRIPES)]
+
+    # Reads
+
+    async def authenticate(self, caller: Caller) -> Principal:
+        return await self.store.authenticate(caller)
+
+    async def get(self, caller: Caller, resource_id: int) -> tuple[Principal, ResourceRecord]:
+        principal, record = await self.store.load(caller, resource_id)
+        if record is None:
+            raise ResourceNotFound(resource_id)
+        return principal, record
+
+    async def page(
+        self, caller: Caller, status: StatusFilter, page: int, per_page: int
+    ) -> ResourcePage:
+        _, found = await self.store.page(caller, status, page, per_page)
+        return found
+
+    # Changes
+
+    async def register(self, caller: Caller, command: RegisterResource) -> Outcome:
+        """Registers a file (pending until its upload is confirmed) or a link."""
+        principal = await self.store.authenticate(caller)
+        if command.project_id is not None and command.project_id != principal.project_id:
+            raise InvalidValue("project_id", "must be the project of your API key")
+        remember_as = None
+        if command.idempotency is not None:
+            replay = await self._replay(principal, command.idempotency)
+            if replay is not None:
+                return replay
+            remember_as = (command.idempotency.key, command.idempotency.fingerprint, True)
+        if command.url is None and (command.size_bytes or 0) > self.max_upload_bytes:
+            raise InvalidValue(
+                "size_bytes", f"must be at most the upload limit of {self.max_upload_bytes} bytes"
+            )
+        facts: dict[str, Any] = {
+            "resource_id": await self._ids.next_id(),
+            "project_id": principal.project_id,
+            "name": command.name,
+            "description": command.description,
+            "mime_type": command.mime_type,
+            "size_bytes": command.size_bytes,
+            "by": actor(principal, caller),
+        }
+        if command.url is None:
+            resource = Resource.register_file(**facts)
+        else:
+            resource = Resource.register_link(url=command.url, **facts)
+        guard = Guard(digest=caller.digest, project_id=principal.project_id)
+        try:
+            record = await self.store.append(
+                _events(resource), guard=guard, remember_as=remember_as
+            )
+        except DuplicateRequest:
+            return await self._replay_after_race(principal, command.idempotency)
+        except StaleState:
+            await self.store.authenticate(caller)  # the key was revoked meanwhile: 401
+            raise ConcurrentUpdate(resource.resource_id) from None
+        assert record is not None
+        return Outcome(record=record, created=True)
+
+    async def update(self, caller: Caller, command: UpdateResource) -> Outcome:
+        """Applies every requested change in one atomic append; the resource after it.
+
+        A command that changes nothing appends nothing."""
+        return await self._change(caller, command, _update(command), command.confirm_upload)
+
+    async def delete(self, caller: Caller, command: DeleteResource) -> None:
+        """Deletes the resource from the read models and its bytes; its history stays."""
+        await self._change(caller, command, _delete, confirm_upload=False)
+        await self.blobs.delete(blob_key(command.resource_id))
+
+    async def _change(
+        self, caller: Caller, command: ChangeResource, decide: Decision, confirm_upload: bool
+    ) -> Outcome:
+        async with self._turns[command.resource_id % TURN_STRIPES]:
+            if command.idempotency is None:
+                outcome, _ = await self._decide_and_append(
+                    caller, command, decide, confirm_upload, None
+                )
+                return outcome
+            return await self._change_once(
+                caller, command, command.idempotency, decide, confirm_upload
+            )
+
+    async def _change_once(
+        self,
+        caller: Caller,
+        command: ChangeResource,
+        idempotency: IdempotencyKey,
+        decide: Decision,
+        confirm_upload: bool,
+    ) -> Outcome:
+        """A change with an Idempotency-Key: its outcome is kept in the same transaction."""
+        principal = await self.store.authenticate(caller)
+        replay = await self._replay(principal, idempotency)
+        if replay is not None:
+            return replay
+        remember_as = (idempotency.key, idempotency.fingerprint, False)
+        try:
+            outcome, appended = await self._decide_and_append(
+                caller, command, decide, confirm_upload, remember_as
+            )
+        except DuplicateRequest:
+            return await self._replay_after_race(principal, idempotency)
+        if not appended:
+            kept = RememberedOutcome(fingerprint=idempotency.fingerprint, outcome=outcome)
+            if not await self._outcomes.keep(principal.project_id, idempotency.key, kept):
+                return await self._replay_after_race(principal, idempotency)
+        return outcome
+
+    async def _decide_and_append(
+        self,
+        caller: Caller,
+        command: ChangeResource,
+        decide: Decision,
+        confirm_upload: bool,
+        remember_as: tuple[str, bytes, bool] | None,
+    ) -> tuple[Outcome, bool]:
+        """Decide → append → on a lost race, decide again on fresh state.
+
+        Returns the outcome and whether anything was appended."""
+        remembered = self.store.remembered(caller, command.resource_id)
+        if remembered is not None:
+            principal, row = remembered
+            try:
+                outcome, appended = await self._attempt(
+                    caller, principal, row, command, decide, confirm_upload, remember_as
+                )
+            except (VersionMismatch, DomainError, StaleState):
+                pass  # perhaps only because the remembered row is old
+            else:
+                if appended:
+                    return outcome, appended
+            # "No change" may be an old row's answer: decide again on a fresh one.
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            principal, fresh = await self.store.load(caller, command.resource_id)
+            if fresh is None:
+                raise ResourceNotFound(command.resource_id)
+            try:
+                return await self._attempt(
+                    caller, principal, fresh, command, decide, confirm_upload, remember_as
+                )
+            except StaleState:
+                logger.info(
+                    "version conflict on resource %s, attempt %s", command.resource_id, attempt
+                )
+                await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter
+        raise ConcurrentUpdate(command.resource_id)
+
+    async def _attempt(
+        self,
+        caller: Caller,
+        principal: Principal,
+        row: ResourceRecord,
+        command: ChangeResource,
+        decide: Decision,
+        confirm_upload: bool,
+        remember_as: tuple[str, bytes, bool] | None,
+    ) -> tuple[Outcome, bool]:
+        """One decision on `row`, appended with a guard that `row` is still current."""
+        resource = resource_from_record(row)
+        if command.expected_versions is not None and row.version not in command.expected_versions:
+            raise VersionMismatch(row.version)
+        stored_size = None
+        if confirm_upload and resource.status == "pending":
+            stored_size = await self.blobs.size(blob_key(row.id))
+        decide(resource, actor(principal, caller), stored_size)
+        events = _events(resource)
+        if not events:
+            return Outcome(record=row), False
+        snapshot = None
+        if snapshot_due(events[0].originator_version, events[-1].originator_version):
+            snapshot = Snapshot.take(resource)
+        guard = Guard(digest=caller.digest, project_id=principal.project_id, basis=row)
+        after = await self.store.append(
+            events, guard=guard, snapshot=snapshot, remember_as=remember_as
+        )
+        return Outcome(record=after if after is not None else row), True
+
+    async def _replay(self, principal: Principal, idempotency: IdempotencyKey) -> Outcome | None:
+        """The kept outcome of an earlier request with this key, if any."""
+        kept = await self._outcomes.outcome(principal.project_id, idempotency.key)
+        if kept is None:
+            return None
+        if kept.fingerprint != idempotency.fingerprint:
+            raise IdempotencyKeyReused(idempotency.key)
+        return Outcome(record=kept.outcome.record, created=kept.outcome.created, replayed=True)
+
+    async def _replay_after_race(
+        self, principal: Principal, idempotency: IdempotencyKey | None
+    ) -> Outcome:
+        """Another request with the same key committed first: its outcome."""
+        assert idempotency is not None
+        replay = await self._replay(principal, idempotency)
+        if replay is None:
+            raise ConcurrentUpdate(0)
+        return replay
+
+    # Bytes
+
+    async def upload(
+        self, resource_id: int, chunks: AsyncIterable[bytes], declared_length: int | None
+    ) -> int:
+        """Streams a pending file's bytes into the blob store; returns their size.
+
+        Raises UploadTooLarge past the declared size or the upload limit (nothing
+        is kept), and a domain error when the resource takes no upload."""
+        record = await self.store.find(resource_id)
+        if record is None:
+            if await self.store.has_history(resource_id):
+                raise ResourceDeleted("the resource has been deleted")
+            raise ResourceNotFound(resource_id)
+        resource_from_record(record).ensure_accepts_upload()
+        limit = self.max_upload_bytes
+        if record.size_bytes is not None:
+            limit = min(limit, record.size_bytes)
+        if declared_length is not None and declared_length > limit:
+            raise UploadTooLarge(limit)
+        writer = self.blobs.writer(blob_key(resource_id))
+        try:
+            received = 0
+            async for chunk in chunks:
+                received += len(chunk)
+                if received > limit:
+                    raise UploadTooLarge(limit)
+                writer.write(chunk)
+            return await writer.commit()
+        finally:
+            writer.discard()
+
+    async def download(self, resource_id: int) -> tuple[ResourceRecord, AsyncIterator[bytes]]:
+        """An uploaded file's row and its bytes."""
+        record = await self.store.find(resource_id)
+        if record is None or record.kind != "file" or record.status != "uploaded":
+            raise ResourceNotFound(resource_id)
+        return record, self.blobs.read(blob_key(resource_id))
