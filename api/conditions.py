@@ -36,7 +36,7 @@ def parse_if_match(header: str | None) -> frozenset[int] | AnyVersion | None:
         if match is None or match.end() == position:
             raise ApiError(400, 'If-Match must be * or a list of entity tags such as "3".')
         weak, tag = match.group(1), match.group(2)
-        if not weak and tag.isdigit():
+        if not weak and tag.isascii() and tag.isdigit():
             versions.add(int(tag))
         position = match.end()
     return frozenset(versions)

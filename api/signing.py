@@ -39,7 +39,7 @@ class UrlSigner:
         signature: str | None,
         now: float | None = None,
     ) -> None:
-        if not expires or not signature or not expires.isdigit():
+        if not expires or not signature or not (expires.isascii() and expires.isdigit()):
             raise SignatureRejected("the URL is not signed")
         expected = self._signature(method, resource_id, int(expires))
         if not hmac.compare_digest(expected, signature):

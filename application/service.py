@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
 """How often a change is decided again on fresh state after losing a race."""
+MAX_BACKOFF = 0.05
+"""Seconds a retry waits at most (jittered): all attempts together stay under a second."""
 TURN_STRIPES = 1024
 """Commands whose resource ids are equal modulo this take turns in a process."""
 SNAPSHOT_INTERVAL = 50
@@ -264,7 +266,7 @@ class ResourceService:
                 logger.info(
                     "version conflict on resource %s, attempt %s", command.resource_id, attempt
                 )
-                await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter
+                await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, MAX_BACKOFF)))  # noqa: S311
         raise ConcurrentUpdate(command.resource_id)
 
     async def _attempt(
@@ -312,7 +314,7 @@ class ResourceService:
         """Another request with the same key committed first: its outcome."""
         assert idempotency is not None
         replay = await self._replay(principal, idempotency)
-        if replay is None:
+        if replay is None:  # its outcome expired in between: the client may retry
             raise ConcurrentUpdate(0)
         return replay
 
