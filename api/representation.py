@@ -20,6 +20,9 @@ from projections.resources import ResourceRecord
 COMPUTED = ("url", "upload_url")
 """The fields of `ResourceOut` that are not the row's: signed or chosen per read."""
 COPIED = tuple(field for field in ResourceOut.__struct_fields__ if field not in COMPUTED)
+_UNKNOWN = set(COPIED) - set(ResourceRecord.__struct_fields__)
+if _UNKNOWN:  # checked at import: a field shown to clients that the row lacks
+    raise TypeError(f"ResourceOut fields missing from ResourceRecord: {sorted(_UNKNOWN)}")
 
 
 def resource_out(

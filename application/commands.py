@@ -28,6 +28,15 @@ class RegisterResource(Command, frozen=True, kw_only=True):
     project_id: int | None = None
     """If given, it must be the caller's project."""
 
+    @classmethod
+    def registered_fields(cls) -> tuple[str, ...]:
+        """The fields the aggregate registers as they are (all but how and where)."""
+        return tuple(
+            field
+            for field in cls.__struct_fields__
+            if field not in ("idempotency", "project_id", "url")
+        )
+
 
 class ChangeResource(Command, frozen=True, kw_only=True):
     resource_id: int

@@ -155,14 +155,11 @@ class ResourceService:
                 "size_bytes", f"must be at most the upload limit of {self.max_upload_bytes} bytes"
             )
         facts: dict[str, Any] = {
-            "resource_id": await self._ids.next_id(),
-            "project_id": principal.project_id,
-            "name": command.name,
-            "description": command.description,
-            "mime_type": command.mime_type,
-            "size_bytes": command.size_bytes,
-            "by": actor(principal, caller),
+            field: getattr(command, field) for field in RegisterResource.registered_fields()
         }
+        facts["resource_id"] = await self._ids.next_id()
+        facts["project_id"] = principal.project_id
+        facts["by"] = actor(principal, caller)
         if command.url is None:
             resource = Resource.register_file(**facts)
         else:

@@ -121,18 +121,11 @@ class ResourceController(Controller):
         resources: NamedDependency[ResourceService],
         data: JSONBody[CreateResourceBody],
     ) -> Response[ResourceEnvelope]:
-        outcome = await resources.register(
-            caller(request),
-            RegisterResource(
-                name=data.name,
-                description=data.description,
-                mime_type=data.mime_type,
-                size_bytes=data.size_bytes,
-                url=data.url,
-                project_id=data.project_id,
-                idempotency=idempotency_key(request, msgspec.json.encode(data)),
-            ),
+        command = RegisterResource(
+            **msgspec.structs.asdict(data),
+            idempotency=idempotency_key(request, msgspec.json.encode(data)),
         )
+        outcome = await resources.register(caller(request), command)
         return outcome_response(outcome, services.signer)
 
     @get(
@@ -207,12 +200,13 @@ class ResourceController(Controller):
         resource_id: ResourceId,
         data: JSONBody[UpdateResourceBody],
     ) -> Response[ResourceEnvelope]:
+        changes = msgspec.structs.asdict(data)
+        confirm_upload = changes.pop("status") is not UNSET
         command = UpdateResource(
+            **changes,
             resource_id=id_or_none(resource_id),
             expected_versions=expected_versions(request),
-            name=data.name,
-            description=data.description,
-            confirm_upload=data.status is not UNSET,
+            confirm_upload=confirm_upload,
             idempotency=idempotency_key(request, msgspec.json.encode(data)),
         )
         with version_preconditions():
