@@ -10,11 +10,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
 
 from adapters.database import database_url
 from api.progress import RebuildDisplay
 from api.services import Services
 from api.settings import Settings, SettingsError
+from application.errors import BlobStoreUnavailable
+from application.service import ResourceService
 from projections.rebuild import BATCH_SIZE, RebuildBusy, VerificationFailed
 
 REBUILDABLE = ("resources", "timeline", "activity")
@@ -60,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     rebuild.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=argparse.SUPPRESS)
 
+    blobs = commands.add_parser("blobs", help="the blob store").add_subparsers(
+        dest="blobs_command", required=True
+    )
+    blobs.add_parser(
+        "gc",
+        help="remove uploads never confirmed and bytes of deleted resources"
+        " (nothing younger than SIGNED_URL_TTL)",
+    )
+
     keys = commands.add_parser("keys", help="manage project API keys").add_subparsers(
         dest="keys_command", required=True
     )
@@ -93,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.projections_command == "rebuild":
                 return _rebuild(services, args)
             return _run_projections(services)
+        if args.command == "blobs":
+            return _collect_garbage(services)
         return _keys(services, args)
     finally:
         services.close()
@@ -164,6 +178,26 @@ def _run_projections(services: Services) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     print("resources: projection runner started (activity)", flush=True)
     services.activity_runner().run(stop)
+    return 0
+
+
+def _collect_garbage(services: Services) -> int:
+    older_than = timedelta(seconds=services.settings.signed_url_ttl)
+
+    async def collect(resources: ResourceService) -> int:
+        count = 0
+        async for item in resources.collect_garbage(older_than=older_than, per_second=200):
+            count += 1
+            print(f"removed {item.kind} {item.name} (resource {item.resource_id})", flush=True)
+        return count
+
+    try:
+        with services.blocking() as resources:
+            removed = resources.call(collect, resources.service)
+    except BlobStoreUnavailable as error:
+        print(f"resources: the blob store cannot be reached: {error}", file=sys.stderr)
+        return 1
+    print(f"resources: removed {removed} objects no resource needs", flush=True)
     return 0
 
 

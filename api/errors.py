@@ -14,13 +14,15 @@ from litestar.types import ExceptionHandlersMap
 
 from api.schemas import ErrorBody, ErrorDetail, ErrorEnvelope
 from application.errors import (
+    BlobStoreUnavailable,
     ConcurrentUpdate,
     IdempotencyKeyReused,
+    InsufficientStorage,
     ResourceNotFound,
     Unauthenticated,
     UploadTooLarge,
 )
-from domain.errors import InvalidValue, UploadIncomplete
+from domain.errors import InvalidValue, SizeMismatch, UploadIncomplete
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     500: "internal_error",
+    503: "service_unavailable",
+    507: "insufficient_storage",
 }
 
 
@@ -132,8 +136,22 @@ def _domain(exc: Exception) -> ApiError | None:
                 f"{field} {message}.",
                 details=[ErrorDetail(field=field, message=message)],
             )
+        case SizeMismatch():
+            return ApiError(
+                409, f"The upload is not the declared size: {exc}.", code="size_mismatch"
+            )
         case UploadIncomplete():
             return ApiError(409, f"The upload is not complete: {exc}.", code="upload_incomplete")
+        case BlobStoreUnavailable():
+            logger.warning("blob store unavailable: %s", exc)
+            return ApiError(
+                503,
+                "The blob store cannot be reached right now; nothing was changed. Retry soon.",
+                headers={"Retry-After": "5"},
+            )
+        case InsufficientStorage():
+            logger.warning("refused an upload: %s", exc)
+            return ApiError(507, "The server's storage is too full to take this upload.")
         case ResourceNotFound():
             return not_found()
         case Unauthenticated():

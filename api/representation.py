@@ -13,7 +13,7 @@ from litestar import Response
 
 from api.idempotency import REPLAYED
 from api.schemas import ResourceData, ResourceEnvelope, ResourceOut
-from api.signing import UrlSigner
+from api.signing import ContentLinks
 from application.ports import Outcome
 from projections.resources import ResourceRecord
 
@@ -26,7 +26,7 @@ if _UNKNOWN:  # checked at import: a field shown to clients that the row lacks
 
 
 def resource_out(
-    record: ResourceRecord, signer: UrlSigner, *, offer_upload: bool = True
+    record: ResourceRecord, links: ContentLinks, *, offer_upload: bool = True
 ) -> ResourceOut:
     values: dict[str, Any] = {field: getattr(record, field) for field in COPIED}
     values["created_at"] = record.created_at.astimezone(UTC)
@@ -34,13 +34,13 @@ def resource_out(
     if record.kind == "link":
         values["url"] = record.link_url
     elif record.status == "uploaded":
-        values["url"] = signer.content_url("GET", record.id)
+        values["url"] = links.download(record)
     else:
         values["url"] = None
         if offer_upload:
             # A pending file's upload URL is handed out again on every read, so a
             # client whose URL expired before it finished can still upload.
-            values["upload_url"] = signer.content_url("PUT", record.id)
+            values["upload_url"] = links.upload(record)
     return ResourceOut(**values)
 
 
@@ -50,7 +50,7 @@ def etag(version: int) -> str:
 
 def resource_response(
     record: ResourceRecord,
-    signer: UrlSigner,
+    links: ContentLinks,
     *,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
@@ -58,7 +58,7 @@ def resource_response(
 ) -> Response[ResourceEnvelope]:
     """One resource in its envelope, with its version as the ETag."""
     envelope = ResourceEnvelope(
-        data=ResourceData(resource=resource_out(record, signer, offer_upload=offer_upload))
+        data=ResourceData(resource=resource_out(record, links, offer_upload=offer_upload))
     )
     return Response(
         envelope,
@@ -67,12 +67,12 @@ def resource_response(
     )
 
 
-def outcome_response(outcome: Outcome, signer: UrlSigner) -> Response[ResourceEnvelope]:
+def outcome_response(outcome: Outcome, links: ContentLinks) -> Response[ResourceEnvelope]:
     """A command's outcome: 201 with Location when it created the resource; marked
     when it is the kept outcome of an earlier request with the same Idempotency-Key."""
     headers = {REPLAYED: "true"} if outcome.replayed else {}
     if outcome.created:
         headers["Location"] = f"/api/resources/{outcome.record.id}"
     return resource_response(
-        outcome.record, signer, status_code=201 if outcome.created else 200, headers=headers
+        outcome.record, links, status_code=201 if outcome.created else 200, headers=headers
     )

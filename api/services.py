@@ -17,9 +17,10 @@ from adapters.event_store import RECORDER_TOPIC, ResourceEvents
 from adapters.file_blobs import FileBlobStore
 from adapters.keys import ApiKeys
 from adapters.resource_store import PostgresResourceStore
+from adapters.s3_blobs import S3BlobStore, s3_store
 from adapters.schema import create_schema
 from api.settings import Settings, SettingsError
-from api.signing import UrlSigner
+from api.signing import ContentLinks, UrlSigner
 from application.access import Caller
 from application.commands import DeleteResource, RegisterResource, UpdateResource
 from application.history import ResourceHistory
@@ -42,11 +43,21 @@ from projections.timeline import TimelineProjection, TimelineQueries
 T = TypeVar("T")
 
 
-def blob_store(url: str) -> BlobStore:
+def blob_store(settings: Settings) -> BlobStore:
+    url = settings.blob_store_url
     parts = urlsplit(url)
     if parts.scheme == "file":
-        return FileBlobStore(Path(url2pathname(parts.path)))
-    raise SettingsError(f"BLOB_STORE_URL: unsupported scheme {parts.scheme!r} (use file://)")
+        root = Path(url2pathname(parts.path))
+        return FileBlobStore(root, min_free_bytes=settings.min_free_disk_bytes)
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise SettingsError("BLOB_STORE_URL: name the bucket, as in s3://bucket/prefix")
+        timeout = settings.blob_store_timeout
+        store = s3_store(url, settings.aws, timeout)
+        return S3BlobStore(store, timeout_seconds=timeout)
+    raise SettingsError(
+        f"BLOB_STORE_URL: unsupported scheme {parts.scheme!r} (use file:// or s3://)"
+    )
 
 
 class Services:
@@ -72,12 +83,13 @@ class Services:
         self.events = ResourceEvents(env)
         self.datastore: PostgresDatastore = self.events.projecting_recorder.datastore
         self._projection = projection
-        self.blobs = blob_store(settings.blob_store_url)
+        self.blobs = blob_store(settings)
         self.activity = ActivityView(self.datastore)
         self.timeline = TimelineQueries(self.datastore)
         self.history = ResourceHistory(self.events)
         self.keys = ApiKeys(self.datastore)
         self.signer = UrlSigner(settings.signing_key, settings.public_url, settings.signed_url_ttl)
+        self.links = ContentLinks(self.signer, self.blobs, settings.signed_url_ttl)
         mapper = self.events.mapper
         create_schema(
             conninfo=self.database_url,

@@ -33,6 +33,14 @@ class Settings(Struct, frozen=True, kw_only=True):
     """/ready answers 503 when an asynchronous projection lags more than this."""
     database_pool_size: int
     """Connections the async request path may hold (it grows to this under load)."""
+    blob_store_timeout: int
+    """Seconds a blob store call may take before the request answers 503."""
+    min_free_disk_bytes: int
+    """The file store refuses uploads (507) while its disk has less free space."""
+    blob_gc_interval: int
+    """Seconds between the server's garbage collections of the blob store."""
+    aws: dict[str, str]
+    """The standard AWS variables that are set (for an s3:// blob store)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,10 +61,24 @@ class Settings(Struct, frozen=True, kw_only=True):
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             ready_max_lag_seconds=_integer(env, "READY_MAX_LAG", 10),
             database_pool_size=_integer(env, "DATABASE_POOL_SIZE", 16),
+            blob_store_timeout=_integer(env, "BLOB_STORE_TIMEOUT", 10),
+            min_free_disk_bytes=_integer(env, "MIN_FREE_DISK_BYTES", 1024 * MiB, minimum=0),
+            blob_gc_interval=_integer(env, "BLOB_GC_INTERVAL", 3600),
+            aws={name: value for name, value in env.items() if name in AWS_VARIABLES and value},
         )
 
 
-def _integer(env: Mapping[str, str], name: str, default: int) -> int:
+AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+)
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
     raw = env.get(name)
     if not raw:
         return default
@@ -64,8 +86,8 @@ def _integer(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, not {value}")
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
     return value
 
 

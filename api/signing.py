@@ -6,6 +6,10 @@ import hashlib
 import hmac
 import time
 
+from application.ports import BlobStore
+from application.service import blob_name
+from projections.resources import ResourceRecord
+
 
 class SignatureRejected(Exception):
     """The URL was tampered with, is missing its signature, or has expired."""
@@ -46,3 +50,23 @@ class UrlSigner:
             raise SignatureRejected("the URL's signature does not match")
         if int(expires) < (now if now is not None else time.time()):
             raise SignatureRejected("the URL has expired")
+
+
+class ContentLinks:
+    """The signed URLs a resource's representation carries: the service's own content
+    endpoint for the file store, the bucket itself for a direct (S3) store."""
+
+    def __init__(self, signer: UrlSigner, blobs: BlobStore, ttl_seconds: int) -> None:
+        self._signer = signer
+        self._blobs = blobs
+        self._ttl = ttl_seconds
+
+    def upload(self, record: ResourceRecord) -> str:
+        if self._blobs.direct:
+            return self._blobs.upload_url(record.id, self._ttl)
+        return self._signer.content_url("PUT", record.id)
+
+    def download(self, record: ResourceRecord) -> str:
+        if self._blobs.direct:
+            return self._blobs.download_url(blob_name(record), self._ttl)
+        return self._signer.content_url("GET", record.id)

@@ -42,3 +42,19 @@ class UploadTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the upload may be at most {limit} bytes")
         self.limit = limit
+
+
+class BlobStoreUnavailable(Exception):
+    """The blob store cannot be reached in time (down, refusing access, too slow)."""
+
+
+class InsufficientStorage(Exception):
+    """The disk that keeps uploads is too full to take another."""
+
+
+class UploadInProgress(Exception):
+    """Another upload of the same resource is still streaming."""
+
+
+class UploadElsewhere(Exception):
+    """The bytes go straight to the blob store, through the resource's upload_url."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Literal, Protocol
 
 from eventsourcing.domain import Aggregate, Snapshot
@@ -112,33 +113,94 @@ class IdAllocator(Protocol):
     async def next_id(self) -> int: ...
 
 
+class StoredBlob(Struct, frozen=True, kw_only=True):
+    """Bytes in the blob store: an upload waiting for confirmation, or a kept object."""
+
+    name: str
+    """The object's name within the store (never a client's words: ids and tokens)."""
+    size: int
+    digest: str
+    """`sha256:<hex>` (the file store, computed while streaming) or `etag:<tag>` (S3)."""
+    modified: datetime
+
+
+class BlobItem(Struct, frozen=True, kw_only=True):
+    """One object of the store, as the garbage collector sees it."""
+
+    name: str
+    resource_id: int
+    kind: Literal["upload", "object"]
+    modified: datetime
+
+
 class BlobWriter(Protocol):
-    """Streams bytes to a blob; they become visible only on `commit`."""
+    """Streams one upload's bytes into a staging object of its own."""
 
     def write(self, chunk: bytes) -> None: ...
 
-    async def commit(self) -> int:
-        """Makes the blob visible, replacing any earlier one; returns its size."""
+    async def commit(self) -> StoredBlob:
+        """Makes the upload visible to a confirmation; returns it."""
         ...
 
     def discard(self) -> None:
-        """Drops what was written unless `commit` was called."""
+        """Drops what was written unless `commit` was called; ends the upload."""
         ...
 
 
 class BlobStore(Protocol):
-    """Where the bytes of uploaded files are kept."""
+    """Where the bytes of uploaded files are kept.
 
-    def writer(self, key: str) -> BlobWriter: ...
+    Every upload lands in a staging object of its own (`uploads/<id>/<token>`);
+    confirming moves or copies the newest one to an object that no URL can write
+    (`objects/<id>/<token>`), so confirmed bytes never change. Failures to reach
+    the store raise BlobStoreUnavailable within the store's timeout.
+    """
 
-    async def size(self, key: str) -> int | None:
-        """The size of a committed blob, or None when there is none."""
+    direct: bool
+    """Whether clients send and fetch the bytes straight to and from the store
+    (signed store URLs), or through the service's content endpoint."""
+
+    def upload_url(self, resource_id: int, ttl_seconds: int) -> str:
+        """A signed PUT of a new staging object (direct stores only)."""
         ...
 
-    def read(self, key: str) -> AsyncIterator[bytes]:
-        """The blob's bytes in chunks, so memory does not grow with the file."""
+    def download_url(self, name: str, ttl_seconds: int) -> str:
+        """A signed GET of an object (direct stores only)."""
         ...
 
-    async def delete(self, key: str) -> None:
-        """Removes the blob; removing a missing blob is not an error."""
+    async def check_room(self) -> None:
+        """Raises InsufficientStorage when an upload could fill the disk."""
+        ...
+
+    def receive(self, resource_id: int) -> BlobWriter:
+        """A writer for one upload; UploadInProgress while another one runs."""
+        ...
+
+    async def newest_upload(self, resource_id: int) -> StoredBlob | None:
+        """The newest complete upload of a resource (a staging object, or an object
+        kept for it by a confirmation that did not commit), or None."""
+        ...
+
+    def object_name(self, resource_id: int, upload: StoredBlob) -> str:
+        """The name of the immutable object that keeps an upload once confirmed."""
+        ...
+
+    async def keep(self, upload: StoredBlob, name: str) -> None:
+        """Moves or copies an upload to its immutable object (nothing when it is one)."""
+        ...
+
+    def read(self, name: str) -> AsyncIterator[bytes]:
+        """An object's bytes in chunks, so memory does not grow with the file."""
+        ...
+
+    async def delete(self, resource_id: int) -> None:
+        """Removes every object and upload of a resource; none is not an error."""
+        ...
+
+    def listing(self) -> AsyncIterator[BlobItem]:
+        """Every upload and object in the store."""
+        ...
+
+    async def remove(self, name: str) -> None:
+        """Removes one object; a missing one is not an error."""
         ...

@@ -20,10 +20,12 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import Aggregate, Snapshot
 from msgspec import UnsetType
+from msgspec.structs import replace
 
 from application.access import Caller, Principal, actor
 from application.commands import (
@@ -34,15 +36,18 @@ from application.commands import (
     UpdateResource,
 )
 from application.errors import (
+    BlobStoreUnavailable,
     ConcurrentUpdate,
     DuplicateRequest,
     IdempotencyKeyReused,
     ResourceNotFound,
     StaleState,
+    UploadElsewhere,
     UploadTooLarge,
     VersionMismatch,
 )
 from application.ports import (
+    BlobItem,
     BlobStore,
     Guard,
     IdAllocator,
@@ -52,6 +57,7 @@ from application.ports import (
     ResourcePage,
     ResourceStore,
     StatusFilter,
+    StoredBlob,
 )
 from domain.errors import DomainError, InvalidValue, ResourceDeleted
 from domain.resource import Actor, Resource
@@ -68,13 +74,15 @@ TURN_STRIPES = 1024
 SNAPSHOT_INTERVAL = 50
 """A snapshot every 50 events bounds what history and time travel read."""
 
-Decision = Callable[[Resource, Actor, int | None], None]
-"""Applies a command to the resource, given who acts and the stored size of its bytes."""
+Decision = Callable[[Resource, Actor, StoredBlob | None], None]
+"""Applies a command to the resource, given who acts and (for a confirmation) the
+uploaded bytes as the object that will keep them."""
 
 
-def blob_key(resource_id: int) -> str:
-    """Where a file resource's bytes are kept in the blob store."""
-    return f"resources/{resource_id}"
+def blob_name(record: ResourceRecord) -> str:
+    """The object that keeps an uploaded file's bytes (before objects had names, they
+    were kept under the resource's id)."""
+    return record.blob or f"resources/{record.id}"
 
 
 def snapshot_due(first_version: int, last_version: int) -> bool:
@@ -83,13 +91,16 @@ def snapshot_due(first_version: int, last_version: int) -> bool:
 
 
 def _update(command: UpdateResource) -> Decision:
-    def decide(resource: Resource, by: Actor, stored_size: int | None) -> None:
+    def decide(resource: Resource, by: Actor, upload: StoredBlob | None) -> None:
         if not isinstance(command.name, UnsetType):
             resource.rename(command.name, by=by)
         if not isinstance(command.description, UnsetType):
             resource.describe(command.description, by=by)
         if command.confirm_upload:
-            resource.confirm_upload(stored_size, by=by)
+            if upload is None:
+                resource.confirm_upload(None, by=by)
+            else:
+                resource.confirm_upload(upload.size, blob=upload.name, digest=upload.digest, by=by)
 
     return decide
 
@@ -99,7 +110,7 @@ def _events(resource: Resource) -> list[Aggregate.Event]:
     return [event for event in resource.collect_events() if isinstance(event, Aggregate.Event)]
 
 
-def _delete(resource: Resource, by: Actor, _stored_size: int | None) -> None:
+def _delete(resource: Resource, by: Actor, _upload: StoredBlob | None) -> None:
     resource.delete(by=by)
 
 
@@ -184,9 +195,18 @@ class ResourceService:
         return await self._change(caller, command, _update(command), command.confirm_upload)
 
     async def delete(self, caller: Caller, command: DeleteResource) -> None:
-        """Deletes the resource from the read models and its bytes; its history stays."""
+        """Deletes the resource from the read models and its bytes; its history stays.
+
+        The deletion is committed first; bytes that cannot be removed then (the store
+        is down, or the process dies) are left to the garbage collector."""
         await self._change(caller, command, _delete, confirm_upload=False)
-        await self.blobs.delete(blob_key(command.resource_id))
+        try:
+            await self.blobs.delete(command.resource_id)
+        except BlobStoreUnavailable:
+            logger.warning(
+                "resource %s deleted; its bytes stay until the blob store's garbage collection",
+                command.resource_id,
+            )
 
     async def _change(
         self, caller: Caller, command: ChangeResource, decide: Decision, confirm_upload: bool
@@ -280,13 +300,21 @@ class ResourceService:
         resource = resource_from_record(row)
         if command.expected_versions is not None and row.version not in command.expected_versions:
             raise VersionMismatch(row.version)
-        stored_size = None
+        upload = kept = None
         if confirm_upload and resource.status == "pending":
-            stored_size = await self.blobs.size(blob_key(row.id))
-        decide(resource, actor(principal, caller), stored_size)
+            upload = await self.blobs.newest_upload(row.id)
+            if upload is not None:
+                if upload.size > self.max_upload_bytes:
+                    raise UploadTooLarge(self.max_upload_bytes)
+                kept = replace(upload, name=self.blobs.object_name(row.id, upload))
+        decide(resource, actor(principal, caller), kept)
         events = _events(resource)
         if not events:
             return Outcome(record=row), False
+        if upload is not None and kept is not None:
+            # Kept before the event that names it is appended: a confirmed resource's
+            # object always exists, and no URL can write it.
+            await self.blobs.keep(upload, kept.name)
         snapshot = None
         if snapshot_due(events[0].originator_version, events[-1].originator_version):
             snapshot = Snapshot.take(resource)
@@ -319,23 +347,23 @@ class ResourceService:
 
     async def upload(
         self, resource_id: int, chunks: AsyncIterable[bytes], declared_length: int | None
-    ) -> int:
-        """Streams a pending file's bytes into the blob store; returns their size.
+    ) -> StoredBlob:
+        """Streams a pending file's bytes into a staging object of their own.
 
-        Raises UploadTooLarge past the declared size or the upload limit (nothing
-        is kept), and a domain error when the resource takes no upload."""
-        record = await self.store.find(resource_id)
-        if record is None:
-            if await self.store.has_history(resource_id):
-                raise ResourceDeleted("the resource has been deleted")
-            raise ResourceNotFound(resource_id)
-        resource_from_record(record).ensure_accepts_upload()
+        Raises UploadTooLarge past the declared size or the upload limit (nothing is
+        kept), UploadInProgress while another upload of it streams, and a domain
+        error when the resource takes no upload, also when it was confirmed while
+        these bytes streamed (they are then discarded)."""
+        if self.blobs.direct:
+            raise UploadElsewhere
+        record = await self._accepting_upload(resource_id)
         limit = self.max_upload_bytes
         if record.size_bytes is not None:
             limit = min(limit, record.size_bytes)
         if declared_length is not None and declared_length > limit:
             raise UploadTooLarge(limit)
-        writer = self.blobs.writer(blob_key(resource_id))
+        await self.blobs.check_room()
+        writer = self.blobs.receive(resource_id)
         try:
             received = 0
             async for chunk in chunks:
@@ -343,13 +371,45 @@ class ResourceService:
                 if received > limit:
                     raise UploadTooLarge(limit)
                 writer.write(chunk)
+            await self._accepting_upload(resource_id)
             return await writer.commit()
         finally:
             writer.discard()
 
-    async def download(self, resource_id: int) -> tuple[ResourceRecord, AsyncIterator[bytes]]:
-        """An uploaded file's row and its bytes."""
+    async def _accepting_upload(self, resource_id: int) -> ResourceRecord:
+        record = await self.store.find(resource_id)
+        if record is None:
+            if await self.store.has_history(resource_id):
+                raise ResourceDeleted("the resource has been deleted")
+            raise ResourceNotFound(resource_id)
+        resource_from_record(record).ensure_accepts_upload()
+        return record
+
+    async def download(self, resource_id: int) -> tuple[ResourceRecord, str]:
+        """An uploaded file's row and the name of the object that keeps its bytes."""
         record = await self.store.find(resource_id)
         if record is None or record.kind != "file" or record.status != "uploaded":
             raise ResourceNotFound(resource_id)
-        return record, self.blobs.read(blob_key(resource_id))
+        return record, blob_name(record)
+
+    async def collect_garbage(
+        self, *, older_than: timedelta, per_second: float = 50.0
+    ) -> AsyncIterator[BlobItem]:
+        """Removes what no resource needs, yielding each object removed: uploads never
+        confirmed, and objects of resources deleted (or confirmed with another one).
+
+        Nothing younger than `older_than` (the signed URLs' lifetime) is touched, so a
+        client's pending upload survives; removals are paced at `per_second`."""
+        now = datetime.now(UTC)
+        async for item in self.blobs.listing():
+            if now - item.modified < older_than:
+                continue
+            if item.kind == "object":
+                record = await self.store.find(item.resource_id)
+                if record is not None and record.status == "uploaded" and (
+                    blob_name(record) == item.name
+                ):
+                    continue
+            await self.blobs.remove(item.name)
+            yield item
+            await asyncio.sleep(1 / per_second)

@@ -26,6 +26,10 @@ class UploadIncomplete(DomainError):
     """Confirming an upload needs the bytes, and the declared size if one was given."""
 
 
+class SizeMismatch(UploadIncomplete):
+    """The uploaded bytes are not the size that was declared at registration."""
+
+
 class LinkHasNoUpload(DomainError):
     """A link resource points elsewhere: it has no bytes to upload."""
 

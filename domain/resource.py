@@ -9,7 +9,13 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import AlreadyUploaded, LinkHasNoUpload, ResourceDeleted, UploadIncomplete
+from domain.errors import (
+    AlreadyUploaded,
+    LinkHasNoUpload,
+    ResourceDeleted,
+    SizeMismatch,
+    UploadIncomplete,
+)
 from domain.rules import (
     valid_description,
     valid_link,
@@ -51,6 +57,14 @@ class Resource(Aggregate):
     Public methods check the rules and raise a named domain error; the private
     ``@event`` methods only assign state, so replaying history never re-runs a check.
     """
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Snapshots taken before the bytes had an object name and a digest."""
+        state["blob"] = None
+        state["digest"] = None
 
     @staticmethod
     def create_id(resource_id: int, **_: Any) -> UUID:
@@ -95,7 +109,21 @@ class Resource(Aggregate):
         description: str | None
 
     class UploadConfirmed(Changed):
+        """The uploaded bytes were accepted: from now on they never change."""
+
+        class_version = 3
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Before version 3 the bytes were kept under the resource's id, undigested."""
+            state["blob"] = None
+            state["digest"] = None
+
         size_bytes: int
+        blob: str | None
+        """The name of the immutable object in the blob store that holds the bytes."""
+        digest: str | None
+        """`sha256:<hex>` of the bytes, or `etag:<tag>` as an S3-compatible store reports it."""
 
     class Deleted(Changed):
         pass
@@ -126,6 +154,10 @@ class Resource(Aggregate):
         self.url = url
         """The external link of a link resource; None for a file."""
         self.status: Status = "uploaded" if url is not None else "pending"
+        self.blob: str | None = None
+        """Where the confirmed bytes are kept (None: a link, pending, or kept by id)."""
+        self.digest: str | None = None
+        """The confirmed bytes' digest, as the blob store reports it."""
         self.created_by = actor
         self.deleted = False
 
@@ -221,8 +253,16 @@ class Resource(Aggregate):
         if self.status == "uploaded":
             raise AlreadyUploaded("the upload has been confirmed; its bytes are fixed")
 
-    def confirm_upload(self, stored_size: int | None, *, by: Actor) -> None:
-        """Marks the upload done, given the size of the bytes in blob storage.
+    def confirm_upload(
+        self,
+        stored_size: int | None,
+        *,
+        by: Actor,
+        blob: str | None = None,
+        digest: str | None = None,
+    ) -> None:
+        """Marks the upload done, given the size of the bytes in blob storage (and the
+        object that will keep them, with their digest).
 
         A resource that is already uploaded (a link, or a confirmed file) stays as it is.
         """
@@ -232,16 +272,24 @@ class Resource(Aggregate):
         if stored_size is None:
             raise UploadIncomplete("no bytes have been uploaded for this resource yet")
         if self.size_bytes is not None and stored_size != self.size_bytes:
-            raise UploadIncomplete(
+            raise SizeMismatch(
                 f"{stored_size} of the declared {self.size_bytes} bytes have been uploaded"
             )
-        self._upload_confirmed(size_bytes=stored_size, **_who(by))
+        self._upload_confirmed(size_bytes=stored_size, blob=blob, digest=digest, **_who(by))
 
     @event(UploadConfirmed)
     def _upload_confirmed(
-        self, size_bytes: int, actor: str, key_id: int | None, request_id: str | None
+        self,
+        size_bytes: int,
+        blob: str | None,
+        digest: str | None,
+        actor: str,
+        key_id: int | None,
+        request_id: str | None,
     ) -> None:
         self.size_bytes = size_bytes
+        self.blob = blob
+        self.digest = digest
         self.status = "uploaded"
 
     def delete(self, *, by: Actor) -> None:

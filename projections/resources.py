@@ -57,11 +57,14 @@ class ResourceRecord(Struct, frozen=True, kw_only=True, gc=False):
     updated_at: datetime
     version: int
     """The number of events the row reflects."""
+    blob: str | None = None
+    """The confirmed bytes' object in the blob store (None: a link, pending, or older)."""
+    digest: str | None = None
 
 
 RESOURCES = TableShape(
     name="resources",
-    version=1,
+    version=2,
     row_type=ResourceRecord,
     primary_key=("id",),
     unique=("aggregate_id",),
@@ -97,6 +100,9 @@ def resource_from_record(record: ResourceRecord) -> Resource:
         "status": record.status,
         "created_by": record.created_by,
         "deleted": False,
+        "blob": record.blob,
+        "digest": record.digest,
+        "class_version": Resource.class_version,
     }
     snapshot = Snapshot(
         originator_id=record.aggregate_id,
@@ -127,6 +133,8 @@ def record_of(resource: Resource) -> ResourceRecord:
         created_at=resource.created_on,
         updated_at=resource.modified_on,
         version=resource.version,
+        blob=resource.blob,
+        digest=resource.digest,
     )
 
 
@@ -177,16 +185,17 @@ def resource_effect(event: Aggregate.Event) -> Effect | None:
                     "created_at": at,
                     "updated_at": at,
                     "version": version,
+                    "blob": None,
+                    "digest": None,
                 }
             )
         case Resource.Renamed(name=name):
             return Update(aggregate_id, version, {"name": name, **stamp})
         case Resource.DescriptionChanged(description=description):
             return Update(aggregate_id, version, {"description": description, **stamp})
-        case Resource.UploadConfirmed(size_bytes=size):
-            return Update(
-                aggregate_id, version, {"status": "uploaded", "size_bytes": size, **stamp}
-            )
+        case Resource.UploadConfirmed(size_bytes=size, blob=blob, digest=digest):
+            values = {"status": "uploaded", "size_bytes": size, "blob": blob, "digest": digest}
+            return Update(aggregate_id, version, {**values, **stamp})
         case Resource.Deleted():
             return Remove(aggregate_id)
     return None

@@ -7,18 +7,21 @@ from typing import Any
 from api.services import BlockingResources, Services
 from application.access import Caller, key_digest
 from application.commands import DeleteResource, RegisterResource, UpdateResource
-from application.ports import BlobStore
-from application.service import blob_key
+from application.ports import BlobStore, StoredBlob
 from projections.resources import ResourceRecord
 
 
-async def _put(blobs: BlobStore, key: str, data: bytes) -> int:
-    writer = blobs.writer(key)
+async def _put(blobs: BlobStore, resource_id: int, data: bytes) -> StoredBlob:
+    writer = blobs.receive(resource_id)
     try:
         writer.write(data)
         return await writer.commit()
     finally:
         writer.discard()
+
+
+async def _names(blobs: BlobStore, resource_id: int) -> list[str]:
+    return [item.name async for item in blobs.listing() if item.resource_id == resource_id]
 
 
 class Acting:
@@ -52,9 +55,10 @@ class Acting:
         command = DeleteResource(resource_id=resource_id, **fields)
         self.resources.delete(self.caller(project_id, user_id), command)
 
-    def put_bytes(self, resource_id: int, data: bytes) -> int:
+    def put_bytes(self, resource_id: int, data: bytes) -> StoredBlob:
         """Bytes into the blob store, as an upload leaves them."""
-        return self.resources.call(_put, self.services.blobs, blob_key(resource_id), data)
+        return self.resources.call(_put, self.services.blobs, resource_id, data)
 
-    def blob_size(self, resource_id: int) -> int | None:
-        return self.resources.call(self.services.blobs.size, blob_key(resource_id))
+    def blob_names(self, resource_id: int) -> list[str]:
+        """The uploads and objects the blob store keeps for the resource."""
+        return self.resources.call(_names, self.services.blobs, resource_id)

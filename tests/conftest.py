@@ -8,6 +8,7 @@ machine. Either way the tests work in a database created afresh for the session.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 import warnings
@@ -100,8 +101,10 @@ def session_services(database_url: str, session_dir: Path, http_port: int) -> It
 
 @pytest.fixture
 def services(session_services: Services) -> Services:
-    """The session's services over emptied tables: each test starts from nothing."""
+    """The session's services over emptied tables and blob store: each test starts from
+    nothing (resource ids start at 1 again, so old bytes would be found)."""
     empty(session_services.datastore)
+    shutil.rmtree(session_services.settings.data_dir / "blobs", ignore_errors=True)
     return session_services
 
 

@@ -11,15 +11,25 @@ saw, which `change_elsewhere` (another server's append) does not update.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, Snapshot
 
 from application.access import Caller, Principal
-from application.errors import DuplicateRequest, StaleState, Unauthenticated
-from application.ports import Guard, Outcome, RememberedOutcome, ResourcePage, StatusFilter
+from application.errors import DuplicateRequest, StaleState, Unauthenticated, UploadInProgress
+from application.ports import (
+    BlobItem,
+    Guard,
+    Outcome,
+    RememberedOutcome,
+    ResourcePage,
+    StatusFilter,
+    StoredBlob,
+)
 from domain.resource import Resource, resource_uuid
 from projections.resources import (
     ResourceRecord,
@@ -31,40 +41,109 @@ from projections.resources import (
 
 
 class MemoryBlobWriter:
-    def __init__(self, store: MemoryBlobStore, key: str) -> None:
+    def __init__(self, store: MemoryBlobStore, resource_id: int) -> None:
         self._store = store
-        self._key = key
+        self._resource_id = resource_id
         self._chunks: list[bytes] = []
-        self.committed = False
+        self._done = False
 
     def write(self, chunk: bytes) -> None:
         self._chunks.append(chunk)
 
-    async def commit(self) -> int:
-        self._store.blobs[self._key] = b"".join(self._chunks)
-        self.committed = True
-        return len(self._store.blobs[self._key])
+    async def commit(self) -> StoredBlob:
+        self._done = True
+        self._store.receiving.discard(self._resource_id)
+        return self._store.plant(self._resource_id, b"".join(self._chunks))
 
     def discard(self) -> None:
-        self._chunks.clear()
+        if not self._done:
+            self._done = True
+            self._store.receiving.discard(self._resource_id)
 
 
 class MemoryBlobStore:
+    """The blob store's port in memory: uploads and objects by name, newest last."""
+
+    direct = False
+
     def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
+        self.objects: dict[str, tuple[bytes, datetime]] = {}
+        self.receiving: set[int] = set()
+        self._clock = itertools.count()
 
-    def writer(self, key: str) -> MemoryBlobWriter:
-        return MemoryBlobWriter(self, key)
+    def _now(self) -> datetime:
+        return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=next(self._clock))
 
-    async def size(self, key: str) -> int | None:
-        blob = self.blobs.get(key)
-        return None if blob is None else len(blob)
+    def plant(
+        self, resource_id: int, data: bytes, *, modified: datetime | None = None
+    ) -> StoredBlob:
+        """A complete upload of the resource, as a client's PUT leaves it."""
+        name = f"uploads/{resource_id}/{len(self.objects)}"
+        self.objects[name] = (data, modified or self._now())
+        return self._stored(name)
 
-    async def read(self, key: str) -> AsyncIterator[bytes]:
-        yield self.blobs[key]
+    def _stored(self, name: str) -> StoredBlob:
+        data, modified = self.objects[name]
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        return StoredBlob(name=name, size=len(data), digest=digest, modified=modified)
 
-    async def delete(self, key: str) -> None:
-        self.blobs.pop(key, None)
+    def names(self, resource_id: int) -> list[str]:
+        return sorted(name for name in self.objects if name.split("/")[1] == str(resource_id))
+
+    def bytes_of(self, resource_id: int) -> bytes | None:
+        """The newest bytes kept for the resource (an upload or an object)."""
+        names = self.names(resource_id)
+        if not names:
+            return None
+        return max((self.objects[name] for name in names), key=lambda pair: pair[1])[0]
+
+    def upload_url(self, resource_id: int, ttl_seconds: int) -> str:
+        raise NotImplementedError
+
+    def download_url(self, name: str, ttl_seconds: int) -> str:
+        raise NotImplementedError
+
+    async def check_room(self) -> None:
+        pass
+
+    def receive(self, resource_id: int) -> MemoryBlobWriter:
+        if resource_id in self.receiving:
+            raise UploadInProgress
+        self.receiving.add(resource_id)
+        return MemoryBlobWriter(self, resource_id)
+
+    async def newest_upload(self, resource_id: int) -> StoredBlob | None:
+        names = self.names(resource_id)
+        if not names:
+            return None
+        return self._stored(max(names, key=lambda name: self.objects[name][1]))
+
+    def object_name(self, resource_id: int, upload: StoredBlob) -> str:
+        return f"objects/{resource_id}/{upload.name.rpartition('/')[2]}"
+
+    async def keep(self, upload: StoredBlob, name: str) -> None:
+        if upload.name != name:
+            self.objects[name] = self.objects.pop(upload.name)
+
+    async def read(self, name: str) -> AsyncIterator[bytes]:
+        yield self.objects[name][0]
+
+    async def delete(self, resource_id: int) -> None:
+        for name in self.names(resource_id):
+            del self.objects[name]
+
+    async def listing(self) -> AsyncIterator[BlobItem]:
+        for name, (_, modified) in list(self.objects.items()):
+            kind, resource_id, _ = name.split("/")
+            yield BlobItem(
+                name=name,
+                resource_id=int(resource_id),
+                kind="upload" if kind == "uploads" else "object",
+                modified=modified,
+            )
+
+    async def remove(self, name: str) -> None:
+        self.objects.pop(name, None)
 
 
 def caller_of(secret: str, request_id: str | None = None) -> Caller:

@@ -8,12 +8,13 @@ from urllib.parse import quote
 from litestar import Controller, Request, get, put
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
-from litestar.response import Stream
+from litestar.response import Redirect, Stream
 
 from api.controllers.resources import existing_id
 from api.errors import ApiError, error_responses
 from api.services import Services
 from api.signing import SignatureRejected
+from application.errors import UploadElsewhere, UploadInProgress
 from application.service import ResourceService
 from domain.errors import AlreadyUploaded, LinkHasNoUpload, ResourceDeleted
 
@@ -66,6 +67,14 @@ class ContentController(Controller):
             )
         except (ResourceDeleted, AlreadyUploaded, LinkHasNoUpload) as refused:
             raise ApiError(409, f"This resource takes no upload: {refused}.") from None
+        except UploadInProgress:
+            raise ApiError(
+                409, "Another upload of this resource is in progress; retry when it ends."
+            ) from None
+        except UploadElsewhere:
+            raise ApiError(
+                409, "Upload the bytes to the upload_url of the resource: it is the bucket's."
+            ) from None
 
     @get(
         "/",
@@ -80,14 +89,15 @@ class ContentController(Controller):
         resource_id: ResourceId,
         expires: Expires = None,
         signature: Signature = None,
-    ) -> Stream:
+    ) -> Stream | Redirect:
         _verify(services, "GET", resource_id, expires, signature)
-        record, chunks = await resources.download(existing_id(resource_id))
-        return Stream(
-            chunks,
-            media_type=record.mime_type,
-            headers={
-                "Content-Length": str(record.size_bytes),
-                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record.name)}",
-            },
-        )
+        record, name = await resources.download(existing_id(resource_id))
+        if resources.blobs.direct:
+            return Redirect(services.links.download(record), status_code=307)
+        headers = {
+            "Content-Length": str(record.size_bytes),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record.name)}",
+        }
+        if record.digest is not None:
+            headers["ETag"] = f'"{record.digest}"'
+        return Stream(resources.blobs.read(name), media_type=record.mime_type, headers=headers)

@@ -126,7 +126,7 @@ class ResourceController(Controller):
             idempotency=idempotency_key(request, msgspec.json.encode(data)),
         )
         outcome = await resources.register(caller(request), command)
-        return outcome_response(outcome, services.signer)
+        return outcome_response(outcome, services.links)
 
     @get(
         "/",
@@ -148,7 +148,7 @@ class ResourceController(Controller):
         found = await resources.page(caller(request), status, page, per_page)
         return ResourceListEnvelope(
             data=ResourcesData(
-                resources=[resource_out(record, services.signer) for record in found.resources]
+                resources=[resource_out(record, services.links) for record in found.resources]
             ),
             pagination=Pagination(
                 page=page,
@@ -179,7 +179,7 @@ class ResourceController(Controller):
     ) -> Response[ResourceEnvelope]:
         if version is None and as_of is None:
             _, record = await resources.get(caller(request), id_or_none(resource_id))
-            return resource_response(record, services.signer)
+            return resource_response(record, services.links)
         principal = await resources.authenticate(caller(request))
         return await anyio.to_thread.run_sync(
             partial(_in_the_past, services, principal, existing_id(resource_id), version, as_of)
@@ -211,7 +211,7 @@ class ResourceController(Controller):
         )
         with version_preconditions():
             outcome = await resources.update(caller(request), command)
-        return outcome_response(outcome, services.signer)
+        return outcome_response(outcome, services.links)
 
     @delete(
         "/{resource_id:int}",
@@ -249,4 +249,4 @@ def _in_the_past(
             raise not_found()
     assert version is not None
     past = services.history.at_version(principal.project_id, resource_id, version)
-    return resource_response(record_of(past), services.signer, offer_upload=False)
+    return resource_response(record_of(past), services.links, offer_upload=False)

@@ -81,13 +81,13 @@ def test_delete_removes_the_resource_and_its_bytes_but_keeps_the_history(
     client: httpx.Client, services: Services, acting: Acting
 ) -> None:
     resource = uploaded(client)
-    assert acting.blob_size(resource["id"]) == 5
+    assert len(acting.blob_names(resource["id"])) == 1
     response = client.delete(f"/api/resources/{resource['id']}")
     assert response.status_code == 204
     assert response.content == b""
     assert error(client.get(f"/api/resources/{resource['id']}"), 404)["code"] == "not_found"
     assert client.get("/api/resources", params={"status": "all"}).json()["data"]["resources"] == []
-    assert acting.blob_size(resource["id"]) is None
+    assert acting.blob_names(resource["id"]) == []
     stored = services.events.recorder.select_events(resource_uuid(resource["id"]))
     assert stored[-1].topic.endswith(".Deleted")
     assert len(stored) == 3

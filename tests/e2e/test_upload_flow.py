@@ -97,7 +97,7 @@ def test_more_bytes_than_the_server_limit_is_a_413(
 def test_fewer_bytes_than_declared_cannot_be_confirmed(client: httpx.Client) -> None:
     resource = create(client, size_bytes=10)
     assert upload(resource, b"short").status_code == 204
-    assert error(confirm(client, resource), 409)["code"] == "upload_incomplete"
+    assert error(confirm(client, resource), 409)["code"] == "size_mismatch"
 
 
 def test_an_upload_can_be_replaced_before_confirmation(client: httpx.Client) -> None:

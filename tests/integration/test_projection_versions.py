@@ -33,13 +33,15 @@ class RecordWithLength(ResourceRecord, frozen=True, kw_only=True, gc=False):
     name_length: int | None = None
 
 
-SHAPE_V2 = dataclasses.replace(RESOURCES, version=RESOURCES.version + 1, row_type=RecordWithLength)
+NEXT_SHAPE = dataclasses.replace(
+    RESOURCES, version=RESOURCES.version + 1, row_type=RecordWithLength
+)
 
 
 class ProjectionWithLength(ResourcesProjection):
-    """Version 2: the row also keeps the length of the name."""
+    """The next version: the row also keeps the length of the name."""
 
-    def __init__(self, mapper: Mapper[UUID], shape: Any = SHAPE_V2, table: str | None = None):
+    def __init__(self, mapper: Mapper[UUID], shape: Any = NEXT_SHAPE, table: str | None = None):
         super().__init__(mapper, shape, table)
 
     def effect(self, event: Aggregate.Event) -> Effect | None:
@@ -61,7 +63,7 @@ def table_oid(services: Services) -> int:
 
 
 @pytest.fixture
-def back_to_version_1(services: Services) -> Iterator[None]:
+def back_to_the_current_version(services: Services) -> Iterator[None]:
     yield
     with services.datastore.transaction(commit=True) as curs:
         curs.execute("ALTER TABLE resources DROP COLUMN IF EXISTS name_length")
@@ -69,7 +71,7 @@ def back_to_version_1(services: Services) -> Iterator[None]:
             curs.execute(statement)
 
 
-@pytest.mark.usefixtures("back_to_version_1")
+@pytest.mark.usefixtures("back_to_the_current_version")
 def test_a_service_with_a_newer_projection_rebuilds_the_table_in_the_new_shape(
     services: Services, acting: Acting
 ) -> None:
@@ -77,12 +79,12 @@ def test_a_service_with_a_newer_projection_rebuilds_the_table_in_the_new_shape(
     acting.update(PROJECT, "u", first.id, name="abcdefgh")
     acting.register(PROJECT, "u", name="xy")
     before = rows(services, "resources")
-    assert live_version(services.datastore, "resources") == 1
+    assert live_version(services.datastore, "resources") == RESOURCES.version
 
     table_before = table_oid(services)
     upgraded = Services(services.settings, projection=ProjectionWithLength)
     try:
-        assert live_version(services.datastore, "resources") == 2
+        assert live_version(services.datastore, "resources") == NEXT_SHAPE.version
         assert table_oid(services) != table_before
         after = rows(services, "resources")
         assert [row["name_length"] for row in after] == [8, 2]
@@ -102,7 +104,7 @@ def test_a_service_with_a_newer_projection_rebuilds_the_table_in_the_new_shape(
         upgraded.close()
 
 
-@pytest.mark.usefixtures("back_to_version_1")
+@pytest.mark.usefixtures("back_to_the_current_version")
 def test_a_service_whose_projection_is_current_leaves_the_table_alone(
     services: Services, acting: Acting
 ) -> None:
@@ -110,7 +112,7 @@ def test_a_service_whose_projection_is_current_leaves_the_table_alone(
     table_before = table_oid(services)
     again = Services(services.settings)
     try:
-        assert live_version(services.datastore, "resources") == 1
+        assert live_version(services.datastore, "resources") == RESOURCES.version
         assert table_oid(services) == table_before
     finally:
         again.close()

@@ -89,6 +89,8 @@ def test_a_file_registration_inserts_a_pending_file_row() -> None:
             "created_at": registered.timestamp,
             "updated_at": registered.timestamp,
             "version": 1,
+            "blob": None,
+            "digest": None,
         }
     )
 
@@ -137,7 +139,7 @@ def test_clearing_the_description_updates_it_to_none() -> None:
 def test_a_confirmed_upload_makes_the_row_uploaded_with_the_stored_size() -> None:
     resource = a_file(size_bytes=None)
     resource.collect_events()
-    resource.confirm_upload(12, by=BY)
+    resource.confirm_upload(12, by=BY, blob="objects/7/u1", digest="sha256:ab")
     [confirmed] = events_of(resource)
 
     effect = resource_effect(confirmed)
@@ -148,6 +150,7 @@ def test_a_confirmed_upload_makes_the_row_uploaded_with_the_stored_size() -> Non
         12,
         2,
     )
+    assert (effect.values["blob"], effect.values["digest"]) == ("objects/7/u1", "sha256:ab")
 
 
 def test_a_deletion_removes_the_row() -> None:

@@ -28,7 +28,7 @@ from application.errors import (
     VersionMismatch,
 )
 from application.ports import Outcome, RememberedOutcome
-from application.service import MAX_ATTEMPTS, ResourceService, blob_key
+from application.service import MAX_ATTEMPTS, ResourceService
 from domain.errors import (
     AlreadyUploaded,
     InvalidValue,
@@ -82,7 +82,7 @@ class World:
         run(self.service.delete(caller or self.caller, DeleteResource(resource_id=resource_id)))
 
     def upload(self, resource_id: int, *parts: bytes, declared: int | None = None) -> int:
-        return run(self.service.upload(resource_id, chunks(*parts), declared))
+        return run(self.service.upload(resource_id, chunks(*parts), declared)).size
 
     def change_elsewhere(self, resource_id: int, change: Callable[[Resource], None]) -> None:
         self.store.change_elsewhere(resource_id, change)
@@ -249,7 +249,7 @@ def test_a_refused_field_appends_none_of_the_others(world: World) -> None:
 
 def test_a_patch_of_three_fields_appends_three_events_at_once(world: World) -> None:
     resource = world.register()
-    world.blobs.blobs[blob_key(resource.id)] = b"abc"
+    world.blobs.plant(resource.id, b"abc")
 
     outcome = world.update(resource.id, name="b.txt", description="final", confirm_upload=True)
 
@@ -280,7 +280,7 @@ def test_the_events_of_a_change_record_who_made_it_in_which_request(world: World
 
 def test_confirming_an_upload_uses_the_stored_blob_size(world: World) -> None:
     resource = world.register(size_bytes=None)
-    world.blobs.blobs[blob_key(resource.id)] = b"12345"
+    world.blobs.plant(resource.id, b"12345")
 
     outcome = world.update(resource.id, confirm_upload=True)
 
@@ -289,7 +289,7 @@ def test_confirming_an_upload_uses_the_stored_blob_size(world: World) -> None:
 
 def test_confirming_an_upload_of_another_size_than_declared_is_refused(world: World) -> None:
     resource = world.register(size_bytes=3)
-    world.blobs.blobs[blob_key(resource.id)] = b"12345"
+    world.blobs.plant(resource.id, b"12345")
 
     with pytest.raises(UploadIncomplete):
         world.update(resource.id, confirm_upload=True)
@@ -313,11 +313,11 @@ def test_every_fiftieth_version_is_appended_with_a_snapshot(world: World) -> Non
 
 def test_deleting_removes_the_row_and_the_bytes_and_keeps_the_history(world: World) -> None:
     resource = world.register()
-    world.blobs.blobs[blob_key(resource.id)] = b"abc"
+    world.blobs.plant(resource.id, b"abc")
 
     world.delete(resource.id)
 
-    assert blob_key(resource.id) not in world.blobs.blobs
+    assert world.blobs.names(resource.id) == []
     assert world.store.row(resource.id) is None
     with pytest.raises(ResourceNotFound):
         run(world.service.get(world.caller, resource.id))
@@ -337,7 +337,7 @@ def test_a_deleted_resource_can_be_neither_changed_nor_deleted_again(world: Worl
 
 def test_another_projects_resource_is_not_found_and_left_alone(world: World) -> None:
     resource = world.register()
-    world.blobs.blobs[blob_key(resource.id)] = b"abc"
+    world.blobs.plant(resource.id, b"abc")
 
     with pytest.raises(ResourceNotFound):
         run(world.service.get(world.outsider, resource.id))
@@ -347,12 +347,12 @@ def test_another_projects_resource_is_not_found_and_left_alone(world: World) -> 
         world.delete(resource.id, caller=world.outsider)
 
     assert world.store.event_names(resource.id) == ["FileRegistered"]
-    assert world.blobs.blobs[blob_key(resource.id)] == b"abc"
+    assert world.blobs.bytes_of(resource.id) == b"abc"
 
 
 def test_a_revoked_key_is_unauthenticated_and_nothing_is_appended(world: World) -> None:
     resource = world.register()
-    world.blobs.blobs[blob_key(resource.id)] = b"abc"
+    world.blobs.plant(resource.id, b"abc")
     world.store.revoke(world.caller)
 
     with pytest.raises(Unauthenticated):
@@ -364,7 +364,7 @@ def test_a_revoked_key_is_unauthenticated_and_nothing_is_appended(world: World) 
 
     assert world.store.event_names(resource.id) == ["FileRegistered"]
     assert len(world.store.events) == 1
-    assert world.blobs.blobs[blob_key(resource.id)] == b"abc"
+    assert world.blobs.bytes_of(resource.id) == b"abc"
 
 
 def test_a_key_revoked_during_a_registration_is_unauthenticated(world: World) -> None:
@@ -527,7 +527,7 @@ def test_an_upload_keeps_the_bytes_and_answers_their_size(world: World) -> None:
     size = world.upload(resource.id, b"ab", b"c")
 
     assert size == 3
-    assert world.blobs.blobs[blob_key(resource.id)] == b"abc"
+    assert world.blobs.bytes_of(resource.id) == b"abc"
     assert world.update(resource.id, confirm_upload=True).record.size_bytes == 3
 
 
@@ -538,7 +538,7 @@ def test_an_upload_past_the_declared_size_is_refused_and_nothing_is_kept(world: 
         world.upload(resource.id, b"ab", b"cd")
 
     assert refused.value.limit == 3
-    assert blob_key(resource.id) not in world.blobs.blobs
+    assert world.blobs.names(resource.id) == []
 
 
 def test_an_upload_past_the_upload_limit_is_refused_and_nothing_is_kept(world: World) -> None:
@@ -548,7 +548,7 @@ def test_an_upload_past_the_upload_limit_is_refused_and_nothing_is_kept(world: W
         world.upload(resource.id, b"x" * UPLOAD_LIMIT, b"y")
 
     assert refused.value.limit == UPLOAD_LIMIT
-    assert blob_key(resource.id) not in world.blobs.blobs
+    assert world.blobs.names(resource.id) == []
 
 
 def test_a_too_large_declared_length_is_refused_before_reading_any_bytes(world: World) -> None:
@@ -572,7 +572,7 @@ def test_a_refused_upload_leaves_the_bytes_of_an_earlier_one(world: World) -> No
     with pytest.raises(UploadTooLarge):
         world.upload(resource.id, b"abcd")
 
-    assert world.blobs.blobs[blob_key(resource.id)] == b"abc"
+    assert world.blobs.bytes_of(resource.id) == b"abc"
 
 
 def test_a_link_takes_no_upload(world: World) -> None:
@@ -581,7 +581,7 @@ def test_a_link_takes_no_upload(world: World) -> None:
     with pytest.raises(LinkHasNoUpload):
         world.upload(link.id, b"abc")
 
-    assert blob_key(link.id) not in world.blobs.blobs
+    assert world.blobs.names(link.id) == []
 
 
 def test_a_confirmed_upload_takes_no_more_bytes(world: World) -> None:
@@ -592,7 +592,7 @@ def test_a_confirmed_upload_takes_no_more_bytes(world: World) -> None:
     with pytest.raises(AlreadyUploaded):
         world.upload(resource.id, b"xyz")
 
-    assert world.blobs.blobs[blob_key(resource.id)] == b"abc"
+    assert world.blobs.bytes_of(resource.id) == b"abc"
 
 
 def test_a_deleted_resource_takes_no_upload(world: World) -> None:
@@ -604,7 +604,7 @@ def test_a_deleted_resource_takes_no_upload(world: World) -> None:
     with pytest.raises(ResourceNotFound):
         world.upload(resource.id + 1, b"abc")
 
-    assert world.blobs.blobs == {}
+    assert world.blobs.objects == {}
 
 
 def test_an_uploaded_file_downloads_its_bytes_and_a_pending_one_is_not_found(
@@ -619,8 +619,8 @@ def test_an_uploaded_file_downloads_its_bytes_and_a_pending_one_is_not_found(
     world.update(resource.id, confirm_upload=True)
 
     async def download() -> tuple[ResourceRecord, bytes]:
-        record, stream = await world.service.download(resource.id)
-        return record, b"".join([chunk async for chunk in stream])
+        record, name = await world.service.download(resource.id)
+        return record, b"".join([chunk async for chunk in world.blobs.read(name)])
 
     record, content = run(download())
     assert (record.status, content) == ("uploaded", b"abc")
