@@ -96,7 +96,7 @@ class ContentController(Controller):
             return Redirect(services.links.download(record), status_code=307)
         headers = {
             "Content-Length": str(record.size_bytes),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record.name)}",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record.name, safe='')}",
         }
         if record.digest is not None:
             headers["ETag"] = f'"{record.digest}"'

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
 from api.services import Services
+from tests.e2e.servers import serving
 
 PROJECT = 4
 OTHER_PROJECT = 5
@@ -19,20 +16,8 @@ OTHER_PROJECT = 5
 
 @pytest.fixture(scope="session")
 def base_url(session_services: Services, http_port: int) -> Iterator[str]:
-    app = create_app(session_services.settings, session_services)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=http_port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the HTTP server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{http_port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(session_services, http_port) as base:
+        yield base
 
 
 @pytest.fixture

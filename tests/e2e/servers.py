@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
+import uvicorn
+
+from api.app import create_app
+from api.services import Services
 
 
 def free_port() -> int:
@@ -44,3 +51,24 @@ def describe_concurrently(
 
     with ThreadPoolExecutor(max_workers=clients) as pool:
         return list(pool.map(describe, range(clients)))
+
+
+@contextmanager
+def serving(services: Services, port: int) -> Iterator[str]:
+    """The app over `services`, served in this process on a port; its base URL."""
+    app = create_app(services.settings, services)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise AssertionError("the HTTP server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
