@@ -293,3 +293,31 @@ def test_a_name_like_a_path_never_reaches_an_object_name(
     assert got.content == b"abc"
     if store.kind == "file":
         assert "filename*=UTF-8''..%2F..%2Fx" in got.headers["content-disposition"]
+
+
+def test_an_upload_still_streaming_when_the_confirmation_lands_changes_nothing(
+    store: Stack, client: httpx.Client
+) -> None:
+    resource = create(client)
+    assert accepted(put(resource["upload_url"], b"first"))
+    streaming = threading.Event()
+    late: list[httpx.Response] = []
+
+    def slowly() -> Iterator[bytes]:
+        yield b"late "
+        streaming.set()
+        time.sleep(1.0)
+        yield b"bytes"
+
+    thread = threading.Thread(target=lambda: late.append(put(resource["upload_url"], slowly())))
+    thread.start()
+    assert streaming.wait(10)
+    confirmed = confirm(client, resource["id"])
+    thread.join(timeout=30)
+
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["data"]["resource"]["size_bytes"] == 5
+    if store.kind == "file":
+        assert error(late[0], 409)["code"] == "conflict"
+    url = client.get(f"/api/resources/{resource['id']}").json()["data"]["resource"]["url"]
+    assert download(url).content == b"first"
