@@ -12,9 +12,6 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.resource_store import PostgresResourceStore
 from api.controllers.activity import ActivityController
@@ -24,6 +21,7 @@ from api.controllers.history import HistoryController
 from api.controllers.resources import JSON_BODY, ResourceController, require_json
 from api.errors import EXCEPTION_HANDLERS
 from api.metrics import ServiceMetrics
+from api.openapi import openapi_config
 from api.request_metrics import on_send, start_clock
 from api.services import Services
 from api.settings import Settings
@@ -139,21 +137,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         on_startup=[open_services, open_async],
         on_shutdown=[close_async, close_services],
         request_max_body_size=JSON_BODY_LIMIT,
-        openapi_config=OpenAPIConfig(
-            title="Resource service",
-            version="1.0.0",
-            description="Register, upload, confirm, rename, describe, list, download "
-            "and delete project resources. Every change is an event.",
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/swagger")],
-            components=Components(
-                security_schemes={
-                    "BearerAuth": SecurityScheme(
-                        type="http", scheme="bearer", description="A project API key (rsk_...)"
-                    )
-                }
-            ),
-        ),
+        openapi_config=openapi_config(),
         debug=False,
     )
 
