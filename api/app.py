@@ -14,12 +14,13 @@ from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 
 from adapters.resource_store import PostgresResourceStore
+from api.bodies import check_body
 from api.controllers.activity import ActivityController
 from api.controllers.content import ContentController
 from api.controllers.health import HealthController
 from api.controllers.history import HistoryController
 from api.controllers.resources import JSON_BODY, ResourceController, require_json
-from api.errors import EXCEPTION_HANDLERS
+from api.errors import EXCEPTION_HANDLERS, not_found
 from api.metrics import ServiceMetrics
 from api.openapi import openapi_config
 from api.request_metrics import on_send, start_clock
@@ -34,15 +35,20 @@ JSON_BODY_LIMIT = 1024 * 1024
 
 
 async def admit(request: Request[Any, Any, Any]) -> None:
-    """Every routed request, before its handler: start its clock for the metrics, and
-    refuse a body that is not JSON where a handler expects JSON (415).
+    """Every routed request, before its handler: start its clock for the metrics,
+    refuse a path that is not ASCII (404), a body that is not JSON where a handler
+    expects JSON (415), and a JSON body that does not strictly fit (400, 422).
 
     One app-level hook, async so that Litestar runs it on the event loop (a sync
     hook runs in a worker thread).
     """
     start_clock(request.scope)
-    if request.route_handler.opt.get(JSON_BODY):
+    if not request.scope["path"].isascii():
+        raise not_found()  # an Arabic-Indic "1" names nothing, though int() reads it as 1
+    schema = request.route_handler.opt.get(JSON_BODY)
+    if schema is not None:
         require_json(request)
+        check_body(await request.body(), schema)
 
 
 async def collect_garbage(service: ResourceService, settings: Settings) -> None:

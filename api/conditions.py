@@ -9,6 +9,10 @@ from api.errors import ApiError
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
 
 
+MAX_DIGITS = 19
+"""A version is a bigint: a longer tag cannot be one (and need not be converted)."""
+
+
 class AnyVersion:
     """`If-Match: *`: any current representation matches."""
 
@@ -36,7 +40,7 @@ def parse_if_match(header: str | None) -> frozenset[int] | AnyVersion | None:
         if match is None or match.end() == position:
             raise ApiError(400, 'If-Match must be * or a list of entity tags such as "3".')
         weak, tag = match.group(1), match.group(2)
-        if not weak and tag.isascii() and tag.isdigit():
+        if not weak and tag.isascii() and tag.isdigit() and len(tag) <= MAX_DIGITS:
             versions.add(int(tag))
         position = match.end()
     return frozenset(versions)

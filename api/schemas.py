@@ -21,15 +21,17 @@ class CreateResourceBody(Schema, frozen=True, kw_only=True, forbid_unknown_field
         str | None, Meta(description="A type/subtype media type; default application/octet-stream")
     ] = None
     size_bytes: Annotated[
-        Annotated[int, Meta(ge=0)] | None, Meta(description="The size the upload must have")
+        Annotated[int, Meta(ge=0, le=2**63 - 1)] | None,
+        Meta(description="The size the upload must have"),
     ] = None
     description: Annotated[BodyText | None, Meta(description="At most 10,000 characters")] = None
     url: Annotated[
         BodyText | None, Meta(description="An http(s) link: makes a link resource, no upload")
     ] = None
-    project_id: Annotated[int | None, Meta(description="If given, must be the key's project")] = (
-        None
-    )
+    project_id: Annotated[
+        Annotated[int, Meta(ge=1, le=2**63 - 1)] | None,
+        Meta(description="If given, must be the key's project"),
+    ] = None
 
 
 class UpdateResourceBody(Schema, frozen=True, kw_only=True, forbid_unknown_fields=True):

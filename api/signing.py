@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
 from application.ports import BlobStore
 from application.service import blob_name
 from projections.resources import ResourceRecord
+
+EXPIRY_DIGITS = 12
+"""Seconds since the epoch: 12 digits reach the year 33658."""
+_HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 class SignatureRejected(Exception):
@@ -43,7 +48,14 @@ class UrlSigner:
         signature: str | None,
         now: float | None = None,
     ) -> None:
-        if not expires or not signature or not (expires.isascii() and expires.isdigit()):
+        if not (
+            expires
+            and signature
+            and expires.isascii()
+            and expires.isdigit()
+            and len(expires) <= EXPIRY_DIGITS
+            and _HEX_SIGNATURE.fullmatch(signature)
+        ):
             raise SignatureRejected("the URL is not signed")
         expected = self._signature(method, resource_id, int(expires))
         if not hmac.compare_digest(expected, signature):

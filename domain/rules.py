@@ -13,13 +13,19 @@ DESCRIPTION_MAX = 10_000
 URL_MAX = 2048
 DEFAULT_MIME_TYPE = "application/octet-stream"
 
-_MEDIA_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"  # noqa: S105 - a regex, not a secret
-_PARAMETER = rf"\s*;\s*{_MEDIA_TOKEN}=(?:{_MEDIA_TOKEN}|\"[^\"\\\r\n]*\")"
-_MIME_TYPE = re.compile(rf"{_MEDIA_TOKEN}/{_MEDIA_TOKEN}(?:{_PARAMETER})*")
+# RFC 6838 names for type and subtype; RFC 9110 tokens and quoted strings (printable
+# ASCII only) for parameters, with optional white space (spaces and tabs) around ";".
+_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # noqa: S105 - a regex, not a secret
+_QUOTED = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e]|\\[\t \x21-\x7e])*"'
+_PARAMETER = rf"[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|{_QUOTED})"
+_MIME_TYPE = re.compile(rf"{_NAME}/{_NAME}(?:{_PARAMETER})*")
+MAX_SIZE = 2**63 - 1
+"""The largest size PostgreSQL's bigint keeps: 8 EiB."""
 
 
-def _has_control_characters(text: str) -> bool:
-    return any(unicodedata.category(char) == "Cc" for char in text)
+def _has_control_characters(text: str, *, allowed: str = "") -> bool:
+    return any(unicodedata.category(char) == "Cc" and char not in allowed for char in text)
 
 
 def valid_name(name: str) -> str:
@@ -40,9 +46,12 @@ def valid_description(description: str | None) -> str | None:
         return None
     if len(description) > DESCRIPTION_MAX:
         raise InvalidValue("description", f"must be at most {DESCRIPTION_MAX} characters")
-    if "\x00" in description:
-        # Line breaks and tabs are welcome in a description; NUL cannot be stored.
-        raise InvalidValue("description", "must not contain NUL characters")
+    if _has_control_characters(description, allowed="\t\n\r"):
+        # Line breaks and tabs are welcome in a description; other control characters
+        # (NUL cannot even be stored) are not text.
+        raise InvalidValue(
+            "description", "must not contain control characters but tabs and line breaks"
+        )
     return description
 
 
@@ -59,6 +68,8 @@ def valid_size(size_bytes: int | None) -> int | None:
     """A declared size: a whole number of bytes, or None when unknown."""
     if size_bytes is not None and size_bytes < 0:
         raise InvalidValue("size_bytes", "must be zero or more")
+    if size_bytes is not None and size_bytes > MAX_SIZE:
+        raise InvalidValue("size_bytes", f"must be at most {MAX_SIZE}")
     return size_bytes
 
 

@@ -10,9 +10,9 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
 from api.auth import principal_of
-from api.controllers.history import Page, PerPage, event_fields
-from api.controllers.resources import MAX_ID, parse_rfc3339
+from api.controllers.history import event_fields
 from api.errors import ApiError, error_responses
+from api.parameters import MAX_ID, Page, PerPage, parse_rfc3339, plain_text
 from api.schemas import ActivityData, ActivityEnvelope, ActivityEvent, Pagination
 from api.services import Services
 from application.access import Principal
@@ -60,7 +60,7 @@ class ActivityController(Controller):
         if type is not None and type not in EVENT_TYPES:
             raise ApiError(400, f"type must be one of {', '.join(EVENT_TYPES)}.")
         where = ActivityFilter(
-            actor=actor,
+            actor=plain_text(actor, "actor"),
             type=type,
             resource_id=resource_id,
             since=None if since is None else parse_rfc3339(since, "since"),

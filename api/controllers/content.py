@@ -10,8 +10,8 @@ from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect, Stream
 
-from api.controllers.resources import existing_id
 from api.errors import ApiError, error_responses
+from api.parameters import existing_id
 from api.services import Services
 from api.signing import SignatureRejected
 from application.errors import UploadElsewhere, UploadInProgress

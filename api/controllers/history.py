@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import PathParameter
 
 from api.auth import principal_of
-from api.controllers.resources import MAX_ID, existing_id
 from api.errors import error_responses
+from api.parameters import Page, PerPage, existing_id
 from api.schemas import (
     Change,
     HistoryData,
@@ -23,9 +23,6 @@ from api.services import Services
 from application.access import Principal
 from application.history import HistoryEntry
 from projections.activity import ActivityEntry
-
-Page = Annotated[int, QueryParameter(ge=1, le=MAX_ID, description="From 1")]
-PerPage = Annotated[int, QueryParameter(ge=1, le=100, description="1 to 100")]
 
 
 def event_fields(entry: HistoryEntry | ActivityEntry) -> dict[str, Any]:

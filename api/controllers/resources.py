@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -13,17 +12,25 @@ import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from msgspec import UNSET
 
 from api.auth import caller
 from api.conditions import AnyVersion, parse_if_match
 from api.errors import ApiError, error_responses, not_found
 from api.idempotency import idempotency_key
+from api.parameters import (
+    MAX_ID,
+    Page,
+    PerPage,
+    ResourceId,
+    existing_id,
+    id_or_none,
+    parse_rfc3339,
+)
 from api.representation import etag, outcome_response, resource_out, resource_response
 from api.schemas import (
     CreateResourceBody,
-    ErrorDetail,
     Pagination,
     ResourceEnvelope,
     ResourceListEnvelope,
@@ -37,25 +44,8 @@ from application.errors import VersionMismatch
 from application.service import ResourceService
 from projections.resources import record_of
 
-MAX_ID = 2**63 - 1
-
-ResourceId = Annotated[int, PathParameter(description="The resource's id")]
-
-
-def id_or_none(resource_id: int) -> int:
-    """The id to look up: 0 (which names nothing) for one out of range."""
-    return resource_id if 1 <= resource_id <= MAX_ID else 0
-
-
-def existing_id(resource_id: int) -> int:
-    """Ids are 1 to 2^63-1; anything else names no resource."""
-    if not 1 <= resource_id <= MAX_ID:
-        raise not_found()
-    return resource_id
-
-
 JSON_BODY = "json_body"
-"""Handler option: the body must be JSON (see `admit`)."""
+"""Handler option: the Struct a JSON body must strictly fit (see `api.app.admit`)."""
 
 
 def require_json(request: Request[Any, Any, Any]) -> None:
@@ -87,20 +77,6 @@ def version_preconditions() -> Iterator[None]:
         ) from None
 
 
-def parse_rfc3339(value: str, name: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None or "T" not in value.upper():
-        raise ApiError(
-            400,
-            f"{name} must be an RFC 3339 time with a zone, such as 2026-11-28T09:30:00Z.",
-            details=[ErrorDetail(field=name, message="is not an RFC 3339 date-time")],
-        )
-    return moment
-
-
 class ResourceController(Controller):
     path = "/api/resources"
     tags = ["resources"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -110,7 +86,7 @@ class ResourceController(Controller):
         "/",
         operation_id="createResource",
         summary="Register a file to upload, or a link",
-        opt={JSON_BODY: True},
+        opt={JSON_BODY: CreateResourceBody},
         status_code=201,
         responses=error_responses(400, 413, 415, 422),
     )
@@ -139,8 +115,8 @@ class ResourceController(Controller):
         request: Request[Any, Any, Any],
         services: NamedDependency[Services],
         resources: NamedDependency[ResourceService],
-        page: Annotated[int, QueryParameter(ge=1, le=MAX_ID, description="From 1")] = 1,
-        per_page: Annotated[int, QueryParameter(ge=1, le=100, description="1 to 100")] = 20,
+        page: Page = 1,
+        per_page: PerPage = 20,
         status: Annotated[
             Literal["uploaded", "pending", "all"], QueryParameter(description="Which resources")
         ] = "uploaded",
@@ -171,7 +147,10 @@ class ResourceController(Controller):
         resources: NamedDependency[ResourceService],
         resource_id: ResourceId,
         version: Annotated[
-            int | None, QueryParameter(description="The resource as it was after its N-th event")
+            int | None,
+            QueryParameter(
+                ge=1, le=MAX_ID, description="The resource as it was after its N-th event"
+            ),
         ] = None,
         as_of: Annotated[
             str | None, QueryParameter(description="The resource as it was at this RFC 3339 time")
@@ -189,7 +168,7 @@ class ResourceController(Controller):
         "/{resource_id:int}",
         operation_id="updateResource",
         summary="Rename, describe, or confirm the upload; returns the state after it",
-        opt={JSON_BODY: True},
+        opt={JSON_BODY: UpdateResourceBody},
         responses=error_responses(400, 404, 409, 412, 415, 422),
     )
     async def update(

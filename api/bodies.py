@@ -1,0 +1,92 @@
+"""JSON request bodies, read strictly before a handler runs.
+
+Litestar converts bodies leniently ("3" becomes 3, 1e3 becomes 1000), accepts a
+key given twice (the last wins) and recurses without bound into nested arrays.
+A body is checked here first, against the handler's declared Struct, exactly as
+the OpenAPI document describes it: malformed JSON, a repeated key or too deep a
+nesting is a 400; a value of the wrong type or out of bounds, or an unknown
+field, is a 422 that names the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import msgspec
+
+from api.errors import ApiError
+from api.schemas import ErrorDetail
+
+MAX_DEPTH = 32
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in seen:
+            raise ApiError(400, f"The request body names {name!r} more than once.")
+        seen[name] = value
+    return seen
+
+
+def _depth(body: bytes) -> int:
+    """How deeply arrays and objects nest (strings skipped), without recursing."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def _is_text(value: Any) -> bool:
+    """False when a string holds a lone surrogate (escaped as \\ud800 in JSON): no
+    character, and nothing PostgreSQL can store."""
+    if isinstance(value, str):
+        return value.isascii() or not any(0xD800 <= ord(char) <= 0xDFFF for char in value)
+    if isinstance(value, list):
+        return all(_is_text(item) for item in value)
+    if isinstance(value, dict):
+        return all(_is_text(key) and _is_text(item) for key, item in value.items())
+    return True
+
+
+def check_body(body: bytes, schema: type[msgspec.Struct]) -> None:
+    """Raises the ApiError a client should get for this body, if any."""
+    if not body:
+        return  # Litestar answers a missing body (400)
+    if _depth(body) > MAX_DEPTH:
+        raise ApiError(400, f"The request body nests deeper than {MAX_DEPTH} levels.")
+    try:
+        value = json.loads(body, object_pairs_hook=_pairs)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "The request body is not well-formed JSON.") from None
+    if not _is_text(value):
+        raise ApiError(400, "The request body has a string that is not Unicode text.")
+    try:
+        msgspec.json.decode(body, type=schema, strict=True)
+    except msgspec.ValidationError as invalid:
+        found = _AT.match(str(invalid))
+        message = found.group("message") if found else str(invalid)
+        path = (found.group("path") if found else "") or ""
+        field = path.lstrip(".").split(".")[0].split("[")[0] or None
+        raise ApiError(
+            422,
+            "The request body is not valid.",
+            details=[ErrorDetail(field=field, message=message)],
+        ) from None
