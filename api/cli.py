@@ -11,6 +11,8 @@ import sys
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from adapters.database import database_url
 from api.progress import RebuildDisplay
@@ -25,12 +27,42 @@ REBUILDABLE = ("resources", "timeline", "activity")
 FIRST_PROJECT = 1
 FIRST_USER = "local-user"
 
+DEFAULT_DATA_DIR = ".data"
+"""As in Settings.from_env: DATA_DIR, else .data in the working directory."""
+
+CREATES_DATABASE = {("serve", None), ("keys", "create")}
+"""The commands that may start a new embedded database; every other one needs an
+existing one, so that run from the wrong directory it says so instead of
+answering from (or garbage-collecting against) a new, empty database."""
+
+
+def package_version() -> str:
+    try:
+        return version("resource-service")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="resources", description="The Resource service.")
+    # --data-dir is accepted before the command and after it; SUPPRESS keeps a
+    # subcommand's default from overwriting a value given before it.
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="where the embedded database, signing key and blobs are kept"
+        " (default: DATA_DIR or ./.data)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="resources", description="The Resource service.", parents=[where]
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    # `serve` starts its projection runner with it: the server has said where the data is.
+    parser.add_argument("--quiet-location", action="store_true", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve = commands.add_parser("serve", help="run the HTTP API", parents=[where])
     serve.add_argument("--host", help="address to listen on (default: HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
@@ -44,11 +76,17 @@ def _parser() -> argparse.ArgumentParser:
         "projections", help="asynchronous projections"
     ).add_subparsers(dest="projections_command", required=True)
     projections.add_parser(
-        "run", help="run the asynchronous projections (one active runner, others stand by)"
+        "run",
+        help="run the asynchronous projections (one active runner, others stand by)",
+        parents=[where],
     )
-    projections.add_parser("status", help="each projection's position, lag, runner and rebuild")
+    projections.add_parser(
+        "status", help="each projection's position, lag, runner and rebuild", parents=[where]
+    )
     rebuild = projections.add_parser(
-        "rebuild", help="rebuild read models aside from the events, then swap them in"
+        "rebuild",
+        help="rebuild read models aside from the events, then swap them in",
+        parents=[where],
     )
     rebuild.add_argument(
         "name", nargs="?", choices=REBUILDABLE, help="one projection (default: all of them)"
@@ -70,27 +108,47 @@ def _parser() -> argparse.ArgumentParser:
         "gc",
         help="remove uploads never confirmed and bytes of deleted resources"
         " (nothing younger than SIGNED_URL_TTL)",
+        parents=[where],
     )
 
     keys = commands.add_parser("keys", help="manage project API keys").add_subparsers(
         dest="keys_command", required=True
     )
-    create = keys.add_parser("create", help="create a key; prints it once, on the last line")
+    create = keys.add_parser(
+        "create", help="create a key; prints it once, on the last line", parents=[where]
+    )
     create.add_argument("--project-id", type=int, required=True)
     create.add_argument("--user", required=True, help="the user id the key acts for")
-    keys.add_parser("list", help="one key per line, id first; never the secret")
-    revoke = keys.add_parser("revoke", help="revoke a key at once")
+    keys.add_parser("list", help="one key per line, id first; never the secret", parents=[where])
+    revoke = keys.add_parser("revoke", help="revoke a key at once", parents=[where])
     revoke.add_argument("id", type=int)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    data_dir = _data_dir(getattr(args, "data_dir", None))
+    configured = bool(os.environ.get("DATABASE_URL"))
+    subcommand = getattr(args, f"{args.command}_command", None)
+    embedded = data_dir / "postgres"
+    if (
+        not configured
+        and (args.command, subcommand) not in CREATES_DATABASE
+        and not (embedded / "PG_VERSION").is_file()
+    ):
+        print(
+            f"resources: no database at {embedded} (set DATA_DIR or --data-dir, or DATABASE_URL)",
+            file=sys.stderr,
+        )
+        return 1
     try:
         settings = Settings.from_env()
     except SettingsError as error:
         print(f"resources: {error}", file=sys.stderr)
         return 2
+    if not args.quiet_location:
+        database = "DATABASE_URL" if configured else "embedded PostgreSQL"
+        print(f"resources: data in {settings.data_dir} ({database})", file=sys.stderr, flush=True)
     try:
         if args.command == "serve":
             return _serve(settings, args.host, args.port, args.workers, not args.no_projections)
@@ -110,6 +168,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _keys(services, args)
     finally:
         services.close()
+
+
+def _data_dir(option: str | None) -> Path:
+    """The data directory, absolute: --data-dir, else DATA_DIR, else ./.data.
+
+    The option, when given, is put in DATA_DIR (absolute), so the settings and
+    every process this one starts (server workers, the projection runner) use it.
+    """
+    if option is None:
+        return Path(os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR).resolve()
+    path = Path(option).expanduser().resolve()
+    os.environ["DATA_DIR"] = str(path)
+    return path
 
 
 def _status(services: Services) -> int:
@@ -231,6 +302,13 @@ def _serve(
 ) -> int:
     from api.server import serve
 
+    # The workers read their settings from the environment: --host and --port go
+    # there too, so the signed URLs they hand out (PUBLIC_URL's default) name the
+    # address the server listens on.
+    if host:
+        os.environ["HOST"] = host
+    if port:
+        os.environ["PORT"] = str(port)
     # Starts the embedded database when needed; this process keeps it running
     # for the workers, which connect by URL.
     os.environ["DATABASE_URL"] = database_url(settings.database_url, settings.data_dir)
@@ -245,7 +323,8 @@ def _serve(
     runner = None
     if projections:
         runner = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "projections", "run"], env=dict(os.environ)
+            [sys.executable, "-m", "api.cli", "--quiet-location", "projections", "run"],
+            env=dict(os.environ),
         )
     try:
         return serve(

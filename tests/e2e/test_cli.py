@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
 import httpx
 import pytest
 
 from api.cli import main
 from api.services import Services
+from tests.storage import cli_env as process_env
 
 
 @pytest.fixture
@@ -58,3 +65,107 @@ def test_keys_revoke_stops_the_key_at_once(
     main(["keys", "list"])
     assert "revoked" in capsys.readouterr().out
     assert main(["keys", "revoke", "99"]) == 1
+
+
+def run_cli(
+    *arguments: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`resources ARGUMENTS` in a process of its own, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *arguments],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def without_database(env: dict[str, str], data_dir: Path) -> dict[str, str]:
+    """An environment with no DATABASE_URL, the embedded database under `data_dir`."""
+    bare = {name: value for name, value in env.items() if name != "DATABASE_URL"}
+    bare["DATA_DIR"] = str(data_dir)
+    return bare
+
+
+def test_version_prints_the_package_version(services: Services) -> None:
+    result = run_cli("--version", env=process_env(services.settings))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"resources {version('resource-service')}"
+
+
+@pytest.mark.parametrize("command", [["keys", "list"], ["projections", "status"], ["blobs", "gc"]])
+def test_a_command_that_needs_data_never_creates_a_database(
+    services: Services, tmp_path: Path, command: list[str]
+) -> None:
+    data_dir = tmp_path / "empty"
+    data_dir.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = without_database(process_env(services.settings), data_dir)
+    env.pop("SIGNING_KEY")
+    result = run_cli(*command, env=env, cwd=elsewhere)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        f"resources: no database at {data_dir / 'postgres'}"
+        " (set DATA_DIR or --data-dir, or DATABASE_URL)"
+    )
+    assert list(data_dir.iterdir()) == []  # no postgres folder, no signing key
+    assert list(elsewhere.iterdir()) == []  # and no .data where it ran
+
+
+def test_without_data_dir_it_looks_in_dot_data_and_says_so_absolutely(
+    services: Services, tmp_path: Path
+) -> None:
+    env = without_database(process_env(services.settings), tmp_path)
+    env.pop("DATA_DIR")
+    result = run_cli("keys", "list", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"no database at {tmp_path / '.data' / 'postgres'} " in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_dir_finds_the_same_embedded_database_from_anywhere(
+    services: Services, tmp_path: Path
+) -> None:
+    data = tmp_path / "service"
+    env = without_database(process_env(services.settings), tmp_path / "unused")
+    env.pop("SIGNING_KEY")
+    created = run_cli(
+        "--data-dir", str(data), "keys", "create", "--project-id", "1", "--user", "ops",
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.splitlines()[-1].startswith("rsk_")
+    assert created.stderr.splitlines() == [f"resources: data in {data} (embedded PostgreSQL)"]
+    assert (data / "postgres" / "PG_VERSION").is_file()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    relative = os.path.relpath(data, elsewhere)
+    for arguments, listing_env in [
+        (["keys", "list", "--data-dir", relative], env),  # the option after the command
+        (["--data-dir", relative, "keys", "list"], env),  # or before it
+        (["keys", "list"], {**env, "DATA_DIR": str(data)}),  # or the variable
+    ]:
+        listed = run_cli(*arguments, env=listing_env, cwd=elsewhere)
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.split("\t")[:3] == ["1", "project=1", "user=ops"]
+        assert listed.stderr.splitlines() == [f"resources: data in {data} (embedded PostgreSQL)"]
+    assert list(elsewhere.iterdir()) == []
+    assert not (tmp_path / "unused").exists()
+
+
+def test_keys_create_with_database_url_says_where_and_keeps_the_key_last(
+    services: Services, tmp_path: Path
+) -> None:
+    env = process_env(services.settings)
+    result = run_cli("keys", "create", "--project-id", "2", "--user", "ci", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("rsk_")
+    assert len(result.stdout.splitlines()[-1].split()) == 1
+    assert result.stderr.splitlines() == [
+        f"resources: data in {services.settings.data_dir} (DATABASE_URL)"
+    ]

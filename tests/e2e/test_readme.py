@@ -1,0 +1,199 @@
+"""What a reader runs or opens: the README's shell blocks, as written, against a
+service started as `make run` starts it; and the docs page, without the internet."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from api.cli import FIRST_PROJECT, FIRST_USER
+from api.errors import CODES
+from api.services import Services
+from tests.e2e.servers import free_port, wait_until_healthy
+from tests.feed import caught_up, running, wait_until
+from tests.storage import cli_env
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+API_REFERENCE = ROOT / "docs" / "api.md"
+RUNNABLE_SECTIONS = ("## Walk-through with curl", "## Audit:")
+"""The sections whose ```sh blocks run as written, in order, against a new service."""
+
+
+def section(text: str, heading: str) -> str:
+    """The text of the `## ` section whose heading starts with `heading`."""
+    start = next(
+        match.start()
+        for match in re.finditer(r"^## .*$", text, re.M)
+        if match[0].startswith(heading)
+    )
+    following = re.search(r"^## ", text[start + 3 :], re.M)
+    return text[start : start + 3 + following.start()] if following else text[start:]
+
+
+def shell_blocks(text: str) -> list[str]:
+    return re.findall(r"^```sh\n(.*?)^```$", text, re.M | re.S)
+
+
+def runnable_blocks() -> list[str]:
+    text = README.read_text()
+    return [
+        block for heading in RUNNABLE_SECTIONS for block in shell_blocks(section(text, heading))
+    ]
+
+
+@contextmanager
+def started_service(services: Services, workdir: Path) -> Iterator[tuple[str, str]]:
+    """`resources serve` on a free port, over the test database emptied of keys (as a
+    first start finds it); its base URL and the first key it printed."""
+    port = free_port()
+    env = {
+        name: value
+        for name, value in cli_env(services.settings).items()
+        if name not in ("HOST", "PORT", "PUBLIC_URL")  # --port alone must name the server
+    }
+    output = workdir / "serve.out"
+    errors = workdir / "serve.err"
+    with output.open("w") as stdout, errors.open("w") as stderr:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base)
+        lines = output.read_text().splitlines()
+        assert lines[:1] == [
+            f"First start: an API key for project {FIRST_PROJECT}, user {FIRST_USER}:"
+        ], errors.read_text()
+        assert errors.read_text().startswith(
+            f"resources: data in {services.settings.data_dir} (DATABASE_URL)\n"
+        )
+        yield base, lines[1]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def run_block(block: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + block],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_readme_names_its_runnable_blocks() -> None:
+    blocks = runnable_blocks()
+    assert len(blocks) >= 3
+    assert all(block.startswith(': "${KEY:?') for block in blocks)
+    assert "SPEC.md" not in README.read_text()
+
+
+def test_the_walk_through_and_audit_blocks_run_as_written(
+    services: Services, tmp_path: Path
+) -> None:
+    if shutil.which("curl") is None:
+        pytest.fail("the README's blocks need curl (apt-get install -y curl)")
+    blocks = runnable_blocks()
+    with started_service(services, tmp_path) as (base, key), running(services):
+        # What the README tells a reader to set: nothing else of this process.
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KEY": key, "API": base}
+        outputs = []
+        for number, block in enumerate(blocks, start=1):
+            # The activity feed is an asynchronous projection; a reader pastes the
+            # next block seconds later, by when it has long caught up.
+            wait_until(lambda: caught_up(services))
+            result = run_block(block, env, tmp_path)
+            assert result.returncode == 0, (
+                f"README block {number} failed ({result.returncode}):\n{block}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+            outputs.append(result.stdout)
+
+    walk_through, audit, safe_writes = outputs[0], outputs[1], outputs[-1]
+    assert walk_through.splitlines()[-1] == "hello world"
+    assert f'"created_by":"{FIRST_USER}"' in walk_through
+    assert f"{base}/api/resources/1/content?" in walk_through  # the upload URL, on its port
+    history = audit.splitlines()[0]
+    assert re.findall(r'"type":"(\w+)"', history) == [
+        "FileRegistered",
+        "UploadConfirmed",
+        "Renamed",
+    ]
+    activity = audit.splitlines()[-1]
+    assert '"type":"Renamed"' in activity
+    assert '"total":1' in activity
+    assert "412" in safe_writes.splitlines()
+    assert "idempotent-replayed: true" in safe_writes.lower()
+    assert "404" in safe_writes.splitlines()
+    assert '"type":"Deleted"' in safe_writes.splitlines()[-1]
+    assert (tmp_path / "copy.txt").read_bytes() == b"hello world"
+
+
+def test_a_block_without_key_stops_at_once_and_says_what_to_set(tmp_path: Path) -> None:
+    result = run_block(runnable_blocks()[0], {"PATH": os.environ["PATH"]}, tmp_path)
+    assert result.returncode != 0
+    assert "export KEY=rsk_" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_docs_page_needs_nothing_but_the_server(anonymous: httpx.Client) -> None:
+    page = anonymous.get("/schema/swagger")
+    assert page.status_code == 200
+    own = urlsplit(str(anonymous.base_url)).netloc
+    hosts = {urlsplit(url).netloc for url in re.findall(r"https?://[^\s\"'<>)]+", page.text)}
+    assert hosts <= {own}, f"the docs page loads from {hosts - {own}}"
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+    assert {Path(urlsplit(asset).path).suffix for asset in assets} >= {".js", ".css"}
+    for asset in assets:
+        response = anonymous.get(asset)
+        assert response.status_code == 200, asset
+        assert len(response.content) > 100, asset
+        assert response.headers["content-type"].split(";")[0] in {
+            "text/javascript",
+            "text/css",
+            "image/png",
+        }
+    assert anonymous.get("/schema/swagger-ui/core.py").status_code == 404
+
+
+def test_the_api_reference_names_every_operation_header_and_error_code(
+    anonymous: httpx.Client,
+) -> None:
+    text = API_REFERENCE.read_text()
+    document = anonymous.get("/schema/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method in operations:
+            assert f"`{method.upper()} {path.replace('{resource_id}', '{id}')}`" in text
+    for code in (*CODES.values(), "size_mismatch", "upload_incomplete"):
+        assert f"`{code}`" in text, code
+    for header in (
+        "If-Match",
+        "Idempotency-Key",
+        "X-Request-ID",
+        "ETag",
+        "Location",
+        "Idempotent-Replayed",
+        "Content-Disposition",
+        "Retry-After",
+        "WWW-Authenticate",
+    ):
+        assert f"`{header}" in text, header
+    assert "docs/api.md" in README.read_text().split("## Two commands")[0]
