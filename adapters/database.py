@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import eventsourcing.persistence as es
 import psycopg
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
+
+from application.errors import DatabaseUnavailable
 
 _embedded: dict[Path, Any] = {}
 
@@ -49,7 +53,8 @@ def eventsourcing_env(url: str, *, pool_size: int = 10) -> dict[str, str]:
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": "0",
-        "POSTGRES_CONNECT_TIMEOUT": "10",
+        # Seconds to wait for a pooled connection: a request answers 503 rather than wait.
+        "POSTGRES_CONNECT_TIMEOUT": "2",
         "POSTGRES_PRE_PING": "y",
         # Tables are created by the schema step (adapters.schema), not by constructors.
         "CREATE_TABLE": "n",
@@ -65,3 +70,18 @@ def database_answers(datastore: PostgresDatastore) -> None:
     """Raises unless the database answers a trivial query."""
     with datastore.get_connection() as conn:
         conn.execute("SELECT 1")
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turns the driver's and the library's errors of an unreachable database into
+    DatabaseUnavailable (a 503), whichever layer raised them."""
+    try:
+        yield
+    except (
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+        es.OperationalError,
+        es.InterfaceError,
+    ) as error:
+        raise DatabaseUnavailable(str(error)[:200]) from error

@@ -14,7 +14,8 @@ change on them without a read, and the guard verifies them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, cast
 from uuid import UUID
 
@@ -25,11 +26,16 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import AsyncConnection, errors
 from psycopg.rows import DictRow, dict_row
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from adapters.event_store import ProjectingApplicationRecorder
 from application.access import Caller, Principal
-from application.errors import DuplicateRequest, StaleState, Unauthenticated
+from application.errors import (
+    DatabaseUnavailable,
+    DuplicateRequest,
+    StaleState,
+    Unauthenticated,
+)
 from application.ports import Guard, Outcome, RememberedOutcome, ResourcePage, StatusFilter
 from domain.resource import Resource
 from projections.resources import ResourceRecord, ResourcesProjection
@@ -40,6 +46,12 @@ GUARD_REFUSED = "RSG01"
 ID_SEQUENCE = "resource_ids"
 OUTCOMES_TABLE = "idempotency_outcomes"
 OUTCOME_TTL_HOURS = 24
+POOL_WAIT = 1.0
+"""Seconds a request waits for a pooled connection before it answers 503."""
+CONNECT_TIMEOUT = 2
+"""Seconds a new connection may take (libpq's least)."""
+STATEMENT_TIMEOUT_MS = 1500
+LOCK_TIMEOUT_MS = 1000
 CACHED_ROWS = 10_000
 CACHED_KEYS = 1_000
 
@@ -97,6 +109,26 @@ def id_sequence() -> list[Composed]:
     ]
 
 
+class _ConnectionLost(Exception):
+    """A pooled connection was found dead; another one may work."""
+
+
+def _lost(error: psycopg.OperationalError) -> bool:
+    """Whether the error is a connection that died (not a timeout or a refusal to connect
+    to a database that is down, which another try would only wait on again)."""
+    if isinstance(error, errors.AdminShutdown | errors.CrashShutdown):
+        return True
+    return (
+        error.sqlstate is None
+        and "connection" in str(error).lower()
+        and (
+            "closed" in str(error).lower()
+            or "lost" in str(error).lower()
+            or "terminat" in str(error).lower()
+        )
+    )
+
+
 class _Memory:
     """Recent keys (digest -> principal) and rows (id -> row), each bounded."""
 
@@ -132,9 +164,18 @@ class PostgresResourceStore:
         self.pool = AsyncConnectionPool(
             conninfo,
             connection_class=AsyncConnection[DictRow],
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            kwargs={
+                "row_factory": dict_row,
+                "autocommit": True,
+                "connect_timeout": CONNECT_TIMEOUT,
+                # A request never waits long on a lock (a rebuild's swap) or a statement.
+                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+                f" -c lock_timeout={LOCK_TIMEOUT_MS}",
+            },
             min_size=min(4, pool_size),  # grows to max_size under load
             max_size=pool_size,
+            timeout=POOL_WAIT,
+            reconnect_timeout=24 * 3600,  # keep trying through any outage
             open=False,
         )
         self._recorder = recorder
@@ -224,6 +265,26 @@ class PostgresResourceStore:
     async def open(self) -> None:
         await self.pool.open(wait=True)
 
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[DictRow]]:
+        """A pooled connection; a database that cannot be reached is DatabaseUnavailable.
+
+        A connection that turns out to be dead (the server restarted since it was
+        pooled) is dropped by the pool; the caller tries once more on another."""
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except PoolTimeout as error:
+            raise DatabaseUnavailable("no database connection within the pool's wait") from error
+        except psycopg.OperationalError as error:
+            if _lost(error):
+                raise _ConnectionLost from error
+            raise DatabaseUnavailable(str(error)[:200]) from error
+
+    async def ping(self) -> None:
+        """Raises DatabaseUnavailable unless the database answers."""
+        await self._one(b"SELECT 1 AS one", ())
+
     async def close(self) -> None:
         await self.pool.close()
 
@@ -245,9 +306,26 @@ class PostgresResourceStore:
         return self._row_type(**{field: row[field] for field in self._fields})
 
     async def _one(self, query: bytes | Composed, params: Any) -> dict[str, Any] | None:
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(query, params, prepare=True)
-            return await cursor.fetchone()
+        rows = await self._rows(query, params, first_only=True)
+        return rows[0] if rows else None
+
+    async def _rows(
+        self, query: bytes | Composed, params: Any, *, first_only: bool = False
+    ) -> list[dict[str, Any]]:
+        for attempt in (1, 2):
+            try:
+                async with self._connection() as conn:
+                    cursor = await conn.execute(query, params, prepare=True)
+                    if cursor.description is None:  # a statement that returns no rows
+                        return []
+                    if first_only:
+                        row = await cursor.fetchone()
+                        return [] if row is None else [row]
+                    return await cursor.fetchall()
+            except _ConnectionLost as lost:
+                if attempt == 2:
+                    raise DatabaseUnavailable("the database connection was lost") from lost
+        raise AssertionError("unreachable")
 
     async def authenticate(self, caller: Caller) -> Principal:
         return self._principal(
@@ -288,9 +366,7 @@ class PostgresResourceStore:
             "offset": (page - 1) * per_page,
         }
         query = self._page_all if status == "all" else self._page_with_status
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(query, params, prepare=True)
-            rows = await cursor.fetchall()
+        rows = await self._rows(query, params)
         principal = self._principal(caller, rows[0] if rows else None)
         records = [record for row in rows if (record := self._record(row)) is not None]
         return principal, ResourcePage(resources=records, total=int(rows[0]["total"]))
@@ -311,10 +387,8 @@ class PostgresResourceStore:
     # Idempotency-Key outcomes
 
     async def outcome(self, project_id: int, key: str) -> RememberedOutcome | None:
-        async with self.pool.connection() as conn:
-            await conn.execute(self._forget_expired, (project_id, key))
-            cursor = await conn.execute(self._outcome, (project_id, key))
-            found = await cursor.fetchone()
+        await self._rows(self._forget_expired, (project_id, key))
+        found = await self._one(self._outcome, (project_id, key))
         if found is None:
             return None
         record = msgspec.json.decode(found["record"], type=self._row_type)
@@ -364,22 +438,24 @@ class PostgresResourceStore:
         query = self._combined(tuple(statement for statement, _ in parts), events_at)
         params = [param for _, part_params in parts for param in part_params]
         resource_id = guard.basis.id if guard.basis is not None else None
-        async with self.pool.connection() as conn:
-            try:
-                cursor = await conn.execute(query, params, prepare=True)
-                row = await cursor.fetchone()
-            except errors.UniqueViolation as conflict:
-                if resource_id is not None:
-                    self._memory.rows.pop(resource_id, None)
-                if conflict.diag.table_name == OUTCOMES_TABLE:
-                    raise DuplicateRequest from conflict
-                raise StaleState from conflict
-            except psycopg.Error as error:
-                if error.sqlstate != GUARD_REFUSED:
-                    raise
-                if resource_id is not None:
-                    self._memory.rows.pop(resource_id, None)
-                raise StaleState from error
+        try:
+            # A connection lost mid-append is tried again once: if the first try had
+            # committed, the second is refused (StaleState) and the command decided
+            # again on what the store now holds, so nothing is appended twice.
+            found = await self._rows(query, params, first_only=True)
+        except errors.UniqueViolation as conflict:
+            if resource_id is not None:
+                self._memory.rows.pop(resource_id, None)
+            if conflict.diag.table_name == OUTCOMES_TABLE:
+                raise DuplicateRequest from conflict
+            raise StaleState from conflict
+        except psycopg.Error as error:
+            if error.sqlstate != GUARD_REFUSED:
+                raise
+            if resource_id is not None:
+                self._memory.rows.pop(resource_id, None)
+            raise StaleState from error
+        row = found[0] if found else None
         for listener in self._recorder.on_recorded:
             listener(stored)
         deleted = isinstance(events[-1], Resource.Deleted)

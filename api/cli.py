@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from adapters.database import database_url
 from api.progress import RebuildDisplay
 from api.services import Services
 from api.settings import Settings, SettingsError
+from api.supervision import RunnerSupervisor, watch_parent
 from application.errors import BlobStoreUnavailable
 from application.service import ResourceService
 from projections.rebuild import BATCH_SIZE, RebuildBusy, VerificationFailed
@@ -247,6 +247,7 @@ def _run_projections(services: Services) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    watch_parent(stop)
     print("resources: projection runner started (activity)", flush=True)
     services.activity_runner().run(stop)
     return 0
@@ -322,10 +323,11 @@ def _serve(
         services.close()
     runner = None
     if projections:
-        runner = subprocess.Popen(
+        runner = RunnerSupervisor(
             [sys.executable, "-m", "api.cli", "--quiet-location", "projections", "run"],
             env=dict(os.environ),
         )
+        runner.start()
     try:
         return serve(
             host or settings.host,
@@ -335,8 +337,7 @@ def _serve(
         )
     finally:
         if runner is not None:
-            runner.terminate()
-            runner.wait(timeout=10)
+            runner.stop()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from api.schemas import ErrorBody, ErrorDetail, ErrorEnvelope
 from application.errors import (
     BlobStoreUnavailable,
     ConcurrentUpdate,
+    DatabaseUnavailable,
     IdempotencyKeyReused,
     InsufficientStorage,
     ResourceNotFound,
@@ -148,6 +149,13 @@ def _domain(exc: Exception) -> ApiError | None:
                 503,
                 "The blob store cannot be reached right now; nothing was changed. Retry soon.",
                 headers={"Retry-After": "5"},
+            )
+        case DatabaseUnavailable():
+            logger.warning("database unavailable: %s", exc)
+            return ApiError(
+                503,
+                "The database cannot be reached right now; nothing was changed. Retry soon.",
+                headers={"Retry-After": "2"},
             )
         case InsufficientStorage():
             logger.warning("refused an upload: %s", exc)

@@ -11,15 +11,17 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from api.services import Services
+from application.errors import DatabaseUnavailable
+from projections.status import ProjectionStatus
 
 logger = logging.getLogger(__name__)
 
 
 class ProjectionCollector(Collector):
-    """Reads each projection's position and lag when Prometheus scrapes."""
+    """Each projection's position and lag, as read for the scrape at hand."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(self) -> None:
+        self.statuses: list[ProjectionStatus] = []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         position = GaugeMetricFamily(
@@ -39,10 +41,8 @@ class ProjectionCollector(Collector):
             "Position a rebuild in progress has reached",
             labels=["projection"],
         )
-        try:
-            statuses = self._services.projection_status()
-        except Exception:
-            logger.exception("could not read projection status for /metrics")
+        statuses = self.statuses
+        if not statuses:
             return
         for status in statuses:
             position.add_metric([status.name], status.position)
@@ -65,12 +65,21 @@ class ServiceMetrics:
             ["type"],
             registry=self.registry,
         )
-        self.registry.register(ProjectionCollector(services))
+        self._projections = ProjectionCollector()
+        self.registry.register(self._projections)
+        self._services = services
 
     def count_appended(self, stored_events: Sequence[StoredEvent]) -> None:
         for stored in stored_events:
             self.events_appended.labels(stored.topic.rsplit(".", 1)[-1]).inc()
 
-    def exposition(self) -> bytes:
-        """The text exposition: request metrics (process-wide) and ours."""
+    async def exposition(self) -> bytes:
+        """The text exposition: request metrics (process-wide) and ours. Projection
+        figures are left out when the database does not answer within a second."""
+        try:
+            statuses = await self._services.read(self._services.projection_status, seconds=1.0)
+        except DatabaseUnavailable:
+            logger.warning("/metrics: projection figures left out: the database did not answer")
+            statuses = []
+        self._projections.statuses = statuses
         return generate_latest(REGISTRY) + generate_latest(self.registry)

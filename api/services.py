@@ -9,10 +9,18 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+import anyio
+import anyio.to_thread
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from eventsourcing.postgres import PostgresDatastore
 
-from adapters.database import connector, database_answers, database_url, eventsourcing_env
+from adapters.database import (
+    connector,
+    database_answers,
+    database_errors,
+    database_url,
+    eventsourcing_env,
+)
 from adapters.event_store import RECORDER_TOPIC, ResourceEvents
 from adapters.file_blobs import FileBlobStore
 from adapters.keys import ApiKeys
@@ -23,6 +31,7 @@ from api.settings import Settings, SettingsError
 from api.signing import ContentLinks, UrlSigner
 from application.access import Caller
 from application.commands import DeleteResource, RegisterResource, UpdateResource
+from application.errors import DatabaseUnavailable
 from application.history import ResourceHistory
 from application.ports import BlobStore, Outcome
 from application.service import ResourceService
@@ -41,6 +50,9 @@ from projections.status import ProjectionStatus, projection_status
 from projections.timeline import TimelineProjection, TimelineQueries
 
 T = TypeVar("T")
+
+READ_SECONDS = 2.0
+"""How long a request's synchronous read may take before it answers 503."""
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -176,6 +188,23 @@ class Services:
     def database_answers(self) -> None:
         """Raises unless the database answers."""
         database_answers(self.datastore)
+
+    async def read(
+        self, function: Callable[..., T], *args: Any, seconds: float = READ_SECONDS
+    ) -> T:
+        """A synchronous read (the library's event store, the activity feed) in a worker
+        thread, answered within `seconds`: DatabaseUnavailable when the database does not
+        answer in time (the thread finishes on its own)."""
+
+        def bounded() -> T:
+            with database_errors():
+                return function(*args)
+
+        try:
+            with anyio.fail_after(seconds):
+                return await anyio.to_thread.run_sync(bounded, abandon_on_cancel=True)
+        except TimeoutError:
+            raise DatabaseUnavailable(f"no answer within {seconds} s") from None
 
     def projection_status(self) -> list[ProjectionStatus]:
         return projection_status(

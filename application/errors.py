@@ -58,3 +58,7 @@ class UploadInProgress(Exception):
 
 class UploadElsewhere(Exception):
     """The bytes go straight to the blob store, through the resource's upload_url."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached in time (restarting, overloaded, unreachable)."""

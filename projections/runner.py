@@ -33,8 +33,10 @@ def runner_lock_key(table: str) -> str:
 def runner_is_active(session: psycopg.Connection[Any], table: str) -> bool:
     """Whether some runner holds the projection's lock (asked without keeping it)."""
     key = runner_lock_key(table)
-    row = session.execute("SELECT pg_try_advisory_lock(hashtext(%s)::bigint)", (key,)).fetchone()
-    if row and row[0]:
+    cursor = session.execute("SELECT pg_try_advisory_lock(hashtext(%s)::bigint) AS locked", (key,))
+    row = cursor.fetchone()
+    locked = (row["locked"] if isinstance(row, dict) else row[0]) if row is not None else False
+    if locked:
         session.execute("SELECT pg_advisory_unlock(hashtext(%s)::bigint)", (key,))
         return False
     return True
@@ -80,8 +82,8 @@ class ActivityRunner:
                         self._process(session, stop)
                     finally:
                         self.is_active.clear()
-            except psycopg.OperationalError:
-                logger.exception("lost the database; retrying in a moment")
+            except Exception:  # any failure (the database away, a bug in a batch): go on
+                logger.exception("the runner stopped processing; starting again in a moment")
                 stop.wait(self._standby_poll)
 
     def _try_lock(self, session: psycopg.Connection[tuple[Any, ...]]) -> bool:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
 
-import psycopg
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -63,7 +62,7 @@ def projection_status(
             oldest = mapper.to_domain_event(waiting[0])
             if isinstance(oldest, Aggregate.Event):
                 lag_seconds = max(0.0, (datetime.now(UTC) - oldest.timestamp).total_seconds())
-    with psycopg.connect(conninfo, autocommit=True) as session:
+    with recorder.datastore.get_connection() as session:  # pooled: no connect per call
         active = runner_is_active(session, activity.activity_table)
     statuses.append(
         ProjectionStatus(

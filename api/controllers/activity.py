@@ -34,10 +34,9 @@ class ActivityController(Controller):
         operation_id="projectActivity",
         summary="The project's events across its resources, newest first",
         description="Built by an asynchronous projection: new events appear within a second.",
-        sync_to_thread=True,
         responses=error_responses(400),
     )
-    def activity(
+    async def activity(
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
@@ -66,7 +65,9 @@ class ActivityController(Controller):
             since=None if since is None else parse_rfc3339(since, "since"),
             until=None if until is None else parse_rfc3339(until, "until"),
         )
-        found = services.activity.page(principal.project_id, where, page, per_page)
+        found = await services.read(
+            services.activity.page, principal.project_id, where, page, per_page
+        )
         return ActivityEnvelope(
             data=ActivityData(events=[activity_event(entry) for entry in found.entries]),
             pagination=Pagination(

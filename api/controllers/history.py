@@ -50,10 +50,9 @@ class HistoryController(Controller):
         "/",
         operation_id="resourceHistory",
         summary="The resource's events, oldest first, with what each changed",
-        sync_to_thread=True,
         responses=error_responses(400, 404),
     )
-    def history(
+    async def history(
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
@@ -61,8 +60,8 @@ class HistoryController(Controller):
         page: Page = 1,
         per_page: PerPage = 20,
     ) -> HistoryEnvelope:
-        found = services.history.page(
-            principal.project_id, existing_id(resource_id), page, per_page
+        found = await services.read(
+            services.history.page, principal.project_id, existing_id(resource_id), page, per_page
         )
         return HistoryEnvelope(
             data=HistoryData(

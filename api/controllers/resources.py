@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Annotated, Any, Literal
 
-import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
@@ -160,7 +159,7 @@ class ResourceController(Controller):
             _, record = await resources.get(caller(request), id_or_none(resource_id))
             return resource_response(record, services.links)
         principal = await resources.authenticate(caller(request))
-        return await anyio.to_thread.run_sync(
+        return await services.read(
             partial(_in_the_past, services, principal, existing_id(resource_id), version, as_of)
         )
 
