@@ -14,7 +14,7 @@ change on them without a read, and the guard verifies them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 from uuid import UUID
@@ -185,6 +185,8 @@ class PostgresResourceStore:
         self._row_type = cast(type[ResourceRecord], resources.shape.row_type)
         self._fields = resources.shape.columns
         self._memory = _Memory()
+        self.on_connection_lost: list[Callable[[], None]] = []
+        """Told when a pooled connection was found dead (the database restarted)."""
         table = Identifier(resources.table)
         row = SQL(", ").join(SQL("r.{0}").format(Identifier(field)) for field in self._fields)
         # Rendered once: composing SQL on every request shows in profiles.
@@ -270,7 +272,8 @@ class PostgresResourceStore:
         """A pooled connection; a database that cannot be reached is DatabaseUnavailable.
 
         A connection that turns out to be dead (the server restarted since it was
-        pooled) is dropped by the pool; the caller tries once more on another."""
+        pooled) is dropped by the pool; the caller checks the others and tries once
+        more."""
         try:
             async with self.pool.connection() as conn:
                 yield conn
@@ -325,6 +328,12 @@ class PostgresResourceStore:
             except _ConnectionLost as lost:
                 if attempt == 2:
                     raise DatabaseUnavailable("the database connection was lost") from lost
+                # The others in the pool are likely dead too (a restart, a failover):
+                # check them all before the second try, and tell whoever else holds
+                # connections to this database.
+                await self.pool.check()
+                for listener in self.on_connection_lost:
+                    listener()
         raise AssertionError("unreachable")
 
     async def authenticate(self, caller: Caller) -> Principal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,6 +129,7 @@ class Services:
             snapshots_table=f"{self.events.name.lower()}_snapshots",
             pool_size=self.settings.database_pool_size,
         )
+        store.on_connection_lost.append(self._check_connections)
         service = ResourceService(
             store=store,
             ids=store,
@@ -184,6 +186,11 @@ class Services:
             batch_size=batch_size,
             report=report,
         )
+
+    def _check_connections(self) -> None:
+        """Drops the dead connections of the synchronous pool (in the background: it
+        blocks): after a database restart they would each cost a read its retries."""
+        threading.Thread(target=self.datastore.pool.check, daemon=True).start()
 
     def database_answers(self) -> None:
         """Raises unless the database answers."""

@@ -17,7 +17,7 @@ from projections.status import ProjectionStatus
 
 logger = logging.getLogger(__name__)
 
-READY_SECONDS = 0.9
+READY_SECONDS = 0.8
 """/ready answers within a second, whatever the database does."""
 
 
