@@ -5,36 +5,84 @@ from __future__ import annotations
 import sys
 import tempfile
 
-from bench import feed, history, patch, rebuild
+from bench import costs, feed, history, patch, rebuild
 from bench.common import database_url, fresh_database
-from bench.load import wrk_available
+from bench.load import LoadResult, wrk_available
 
 
 def print_patch_figures(server_url: str) -> None:
     generator = "wrk" if wrk_available() else "in-repo load generator (no wrk)"
     print(
         f"== PATCH and GET against the CRUD anchor (1 worker each, {generator}, 16 connections,"
-        " A B A B) =="
+        f" rounds anchor, links, files x{patch.ROUNDS}) =="
     )
-    figures = patch.run(fresh_database(server_url, "bench_patch"), tempfile.mkdtemp())
-    for comparison in figures.comparisons:
-        ours, theirs = comparison.service, comparison.anchor
-        failed = f"  FAILED {ours.failed}" if ours.failed else ""
-        print(
-            f"  {comparison.label:<15} service {ours.rps:7,.0f}/s p99 {ours.p99_ms:6.2f} ms"
-            f" | CRUD {theirs.rps:7,.0f}/s p99 {theirs.p99_ms:6.2f} ms"
-            f" | ratio {comparison.ratio:4.2f}, p99 x{comparison.p99_ratio:4.2f}{failed}"
+    figures = patch.run(server_url)
+    for variant, comparisons in figures.variants.items():
+        print(f"  {variant} ({patch.VARIANTS[variant]}):")
+        for comparison in comparisons:
+            ours, theirs = comparison.service, comparison.anchor
+            print(
+                f"    {comparison.label:<15} service {ours.rps:7,.0f}/s p99 {ours.p99_ms:6.2f} ms"
+                f" | CRUD {theirs.rps:7,.0f}/s p99 {theirs.p99_ms:6.2f} ms"
+                f" | ratio {comparison.ratio:4.2f}, p99 x{comparison.p99_ratio:4.2f}{_failed(ours)}"
+            )
+    print(
+        f"  goals: PATCH {patch.FILES} >= 0.70 with p99 <= 2x; links PATCH no lower than"
+        " before; GET one and list >= 0.95"
+    )
+    for variant, load in figures.patch_loads.items():
+        cpu = {"server": load.server_cpu, "runner": load.runner_cpu}
+        cpu["PostgreSQL"] = load.postgres_cpu
+        appended = (
+            f" appended {load.appended:,} events (x{load.appended / max(load.patches, 1):.2f})"
+            if variant != patch.ANCHOR
+            else ""
         )
-    print("  goals: PATCH >= 0.70 with p99 <= 2x; GETs >= 0.90")
+        print(
+            f"  {variant}: {load.patches:,} PATCHes{appended}; CPU per PATCH: "
+            + ", ".join(
+                f"{name} {load.ms_per_patch(used)} ms"
+                for name, used in cpu.items()
+                if used is not None
+            )
+        )
+    files = figures.patch_loads[patch.FILES]
+    print(
+        f"  projection runner, live under those PATCHes: {files.projected:,} events,"
+        f" CPU {files.runner_cpu or 0:.2f} s = {files.runner_ms_per_thousand:,.0f} ms per 1,000"
+        f" events, {files.runner_share_of_a_core:.0%} of a core; at most {files.max_lag:,}"
+        " events behind when a run ended"
+    )
     new, long = figures.flat_new, figures.flat_long
     print(
-        f"  PATCH p50, one client: new resource {new.p50_ms:.2f} ms, with 10,000 events"
-        f" {long.p50_ms:.2f} ms (x{long.p50_ms / new.p50_ms:.2f}; goal <= 1.25)"
+        f"  PATCH p50, one client ({patch.LINKS}): new resource {new.p50_ms:.2f} ms,"
+        f" with 10,000 events {long.p50_ms:.2f} ms (x{long.p50_ms / new.p50_ms:.2f}; goal <= 1.25)"
+        f"{_failed(new, long)}"
     )
-    one = figures.comparisons[0].service
+    one, two = figures.variants[patch.LINKS][0].service, figures.two_workers
     print(
-        f"  two workers: {figures.two_workers.rps:,.0f} PATCH/s against one worker's"
-        f" {one.rps:,.0f}/s (goal: more)"
+        f"  two workers ({patch.LINKS}): {two.rps:,.0f} PATCH/s against one"
+        f" worker's {one.rps:,.0f}/s (goal: more){_failed(two)}"
+    )
+
+
+def _failed(*results: LoadResult) -> str:
+    failed = sum(result.failed for result in results)
+    return f"  FAILED {failed}" if failed else ""
+
+
+def print_cost_figures(server_url: str) -> None:
+    print("== What the projection runner and URL signing cost ==")
+    runner = costs.runner_catch_up(server_url)
+    print(
+        f"  projection runner, catching up: {runner.events:,} events in {runner.wall_seconds:.1f} s"
+        f" ({runner.rate:,.0f}/s), CPU {runner.cpu_seconds:.2f} s ="
+        f" {runner.ms_per_thousand:,.0f} ms per 1,000 events"
+    )
+    signing = costs.signing_us()
+    print(
+        f"  signing a URL (UrlSigner.content_url): {signing:.2f} µs a call; an uploaded file's"
+        f" GET or PATCH signs one, a list page of 20 signs 20 ({20 * signing:.0f} µs)"
     )
 
 
@@ -73,6 +121,7 @@ def print_rebuild_figures(server_url: str) -> None:
 
 SECTIONS = {
     "patch": print_patch_figures,
+    "costs": print_cost_figures,
     "audit": print_audit_figures,
     "feed": print_feed_figures,
     "rebuild": print_rebuild_figures,
@@ -80,10 +129,14 @@ SECTIONS = {
 
 
 def main() -> int:
-    """`--only SECTION` runs one of patch, audit, feed, rebuild; `--quick` rebuilds 100,000."""
+    """`--only SECTION` runs one of patch, costs, audit, feed, rebuild;
+    `--quick` rebuilds 100,000 events instead of 1,000,000."""
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    if only is not None and only not in SECTIONS:
+        print(f"bench: --only takes one of {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
     server_url = database_url()
     print("Resource service benchmarks (figures from this run; ratios are what count)")
-    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     for name, section in SECTIONS.items():
         if only in (None, name):
             print()

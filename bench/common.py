@@ -57,10 +57,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(
+def server_process(
     env: dict[str, str], command: list[str], port: int, *, wait_for_health: bool = True
-) -> Iterator[str]:
-    """Runs a server process until the block ends; yields its base URL."""
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Runs a server process until the block ends; yields its base URL and the process."""
     process = subprocess.Popen(
         command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -75,24 +75,97 @@ def server(
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError(f"server {' '.join(command)} did not start") from None
                 time.sleep(0.1)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(timeout=20)
 
 
-def service_command(port: int, workers: int = 1) -> list[str]:
+@contextmanager
+def server(
+    env: dict[str, str], command: list[str], port: int, *, wait_for_health: bool = True
+) -> Iterator[str]:
+    """Runs a server process until the block ends; yields its base URL."""
+    with server_process(env, command, port, wait_for_health=wait_for_health) as (base, _):
+        yield base
+
+
+def service_command(port: int, workers: int = 1, *, projections: bool = False) -> list[str]:
+    """`resources serve`; with `projections`, as `make run` serves: the runner beside it."""
     return [
         sys.executable,
         "-m",
         "api.cli",
         "serve",
-        "--no-projections",
+        *(() if projections else ("--no-projections",)),
         "--port",
         str(port),
         "--workers",
         str(workers),
     ]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])  # the stat file's fields 14 and 15
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of a process and of each of its children, by process id."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(entry.name) == pid or int(stat[1]) == pid:
+            found[int(entry.name)] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds a process tree used between two readings (a process that ended in
+    between is missed; one that started counts from nothing)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def postmaster_pid(database_url: str) -> int | None:
+    """The process id of the PostgreSQL server, if it runs on this machine."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    try:
+        backend = Path(f"/proc/{row[0]}")
+        if (backend / "comm").read_text().strip() != "postgres":
+            return None
+        return int((backend / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+def child_process(pid: int, marker: str, timeout: float = 30.0) -> int:
+    """The id of a child of `pid` whose command line contains `marker` (waits for it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:  # it ended meanwhile
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and marker in command:
+                return int(entry.name)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no child of {pid} running {marker!r}")
+        time.sleep(0.1)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     failed: int
+    requests: int
+    """Answers received (for a median of runs: the sum over the runs, like `failed`)."""
 
 
 def wrk_available() -> bool:
@@ -59,6 +61,7 @@ def wrk(
         p50_ms=float(fields["p50_ms"]),
         p99_ms=float(fields["p99_ms"]),
         failed=int(fields["non2xx"]) + int(fields["errors"]),
+        requests=int(fields["requests"]),
     )
 
 
@@ -80,6 +83,7 @@ def _in_repo(
         p50_ms=float(fields["p50_ms"]),
         p99_ms=float(fields["p99_ms"]),
         failed=int(fields["failed"]),
+        requests=int(fields["requests"]),
     )
 
 
@@ -89,4 +93,5 @@ def median(results: list[LoadResult]) -> LoadResult:
         p50_ms=statistics.median(r.p50_ms for r in results),
         p99_ms=statistics.median(r.p99_ms for r in results),
         failed=sum(r.failed for r in results),
+        requests=sum(r.requests for r in results),
     )

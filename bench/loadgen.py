@@ -11,8 +11,10 @@ wrk's; service and anchor are loaded by the same generator, so ratios compare.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
+import secrets
 import statistics
 import sys
 import time
@@ -24,20 +26,27 @@ Request = Callable[[int], tuple[str, str, bytes | None]]
 
 
 def requests_of(script: str, args: list[str]) -> Request:
-    """The requests a wrk script of ours would send, for the same arguments."""
+    """The requests a wrk script of ours would send, for the same arguments.
+
+    A PATCH's name is new in every request of every run (a token of this run and
+    a counter over all connections), so each one is a rename that appends one
+    event: never a no-op, which the service decides again on a fresh read.
+    """
+    run = secrets.token_hex(4)
+    renames = itertools.count(1)
     if script == "patch.lua":
         count = int(args[0])
         return lambda n: (
             "PATCH",
             f"/api/resources/{random.randint(1, count)}",
-            f'{{"name":"file-{n}.docx"}}'.encode(),
+            f'{{"name":"file-{run}-{next(renames)}.docx"}}'.encode(),
         )
     if script == "patch_one.lua":
         resource_id = int(args[0])
         return lambda n: (
             "PATCH",
             f"/api/resources/{resource_id}",
-            f'{{"name":"one-{n}.docx"}}'.encode(),
+            f'{{"name":"one-{run}-{next(renames)}.docx"}}'.encode(),
         )
     if script == "get.lua":
         count = int(args[0])
@@ -110,6 +119,7 @@ async def load(
         "p50_ms": cuts[49] * 1000,
         "p99_ms": cuts[98] * 1000,
         "failed": len(failures),
+        "requests": len(latencies),
     }
 
 

@@ -73,6 +73,7 @@ def long_history(
         size_bytes=None,
         by=SEEDER,
     )
+    services.events.save(resource)  # the registration, however few events are asked for
     while resource.version < events:
         for _ in range(min(1000, events - resource.version)):
             resource.rename(f"n{resource.version}", by=SEEDER)
