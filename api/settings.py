@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -91,14 +93,52 @@ def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int = 
     return value
 
 
+MIN_SIGNING_KEY_BYTES = 32
+
+
 def _signing_key(configured: str | None, data_dir: Path) -> bytes:
-    """The configured key, or one generated once and kept under DATA_DIR."""
+    """The configured key, or one generated once and kept under DATA_DIR.
+
+    A short key makes signed URLs forgeable: under 32 bytes the service refuses to
+    start. The generated file appears whole or not at all (written aside, fsynced,
+    then linked into place, which also lets only the first of two starting
+    processes create it), and is checked on every start."""
     if configured:
-        return configured.encode()
+        key = configured.encode()
+        if len(key) < MIN_SIGNING_KEY_BYTES:
+            raise SettingsError(
+                f"SIGNING_KEY must be at least {MIN_SIGNING_KEY_BYTES} bytes, not {len(key)}"
+                " (unset it to have one generated)"
+            )
+        return key
     path = data_dir / "signing.key"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _create_key_file(path)
+    key = path.read_text().strip().encode()
+    if len(key) < MIN_SIGNING_KEY_BYTES:
+        raise SettingsError(
+            f"the signing key in {path} is {len(key)} bytes, fewer than {MIN_SIGNING_KEY_BYTES}:"
+            " it is damaged. Remove it to have a new one generated (signed URLs handed out"
+            " so far stop working), or set SIGNING_KEY."
+        )
+    return key
+
+
+def _create_key_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".signing-key-")
+    try:
         with os.fdopen(descriptor, "w") as file:
             file.write(secrets.token_urlsafe(48))
-    return path.read_text().strip().encode()
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o600)
+        with contextlib.suppress(FileExistsError):  # another process was first: use its key
+            os.link(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    finally:
+        os.unlink(temporary)

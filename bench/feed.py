@@ -19,7 +19,7 @@ def run(database_url: str, data_dir: str) -> Latency:
     env = {
         "DATABASE_URL": database_url,
         "DATA_DIR": data_dir,
-        "SIGNING_KEY": "bench",
+        "SIGNING_KEY": "bench-signing-key-of-at-least-32-bytes",
         "LOG_LEVEL": "WARNING",
     }
     services = Services(Settings.from_env(env))

@@ -23,7 +23,11 @@ def seed(database_url: str, data_dir: str) -> tuple[int, str, datetime, datetime
 
     services = Services(
         Settings.from_env(
-            {"DATABASE_URL": database_url, "DATA_DIR": data_dir, "SIGNING_KEY": "bench"}
+            {
+                "DATABASE_URL": database_url,
+                "DATA_DIR": data_dir,
+                "SIGNING_KEY": "bench-signing-key-of-at-least-32-bytes",
+            }
         )
     )
     try:
@@ -72,7 +76,7 @@ def run(database_url: str, data_dir: str) -> dict[str, Latency]:
     env = {
         "DATABASE_URL": database_url,
         "DATA_DIR": data_dir,
-        "SIGNING_KEY": "bench",
+        "SIGNING_KEY": "bench-signing-key-of-at-least-32-bytes",
         "LOG_LEVEL": "WARNING",
     }
     with server(env, service_command(port), port) as base:

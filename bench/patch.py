@@ -43,7 +43,7 @@ from bench.seeding import new_file, seed_uploaded_files
 
 RESOURCES = 1000
 ROUNDS = 3
-SIGNING_KEY = "b"
+SIGNING_KEY = "bench-signing-key-of-at-least-32-bytes"
 UPSTREAM = "Resources"
 """The tracking name under which the activity runner records its position."""
 

@@ -45,7 +45,13 @@ def seed(database_url: str, data_dir: str, resources: int) -> int:
     from tests.seeding import seed as seed_events
 
     services = Services(
-        Settings.from_env({"DATABASE_URL": database_url, "DATA_DIR": data_dir, "SIGNING_KEY": "b"})
+        Settings.from_env(
+            {
+                "DATABASE_URL": database_url,
+                "DATA_DIR": data_dir,
+                "SIGNING_KEY": "bench-signing-key-of-at-least-32-bytes",
+            }
+        )
     )
     try:
         return seed_events(services, resources=resources, changes_each=9)
@@ -58,7 +64,7 @@ def timed_rebuild(database_url: str, data_dir: str) -> RebuildRun:
         **os.environ,
         "DATABASE_URL": database_url,
         "DATA_DIR": data_dir,
-        "SIGNING_KEY": "b",
+        "SIGNING_KEY": "bench-signing-key-of-at-least-32-bytes",
         "LOG_LEVEL": "WARNING",
     }
     launcher = (

@@ -24,7 +24,7 @@ from psycopg.sql import SQL, Identifier
 from api.services import BlockingResources, Services
 from api.settings import Settings
 from tests.acting import Acting
-from tests.storage import empty
+from tests.storage import TEST_SIGNING_KEY, empty
 
 TEST_DATABASE = "resource_service_test"
 
@@ -65,7 +65,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: str) -> Settin
     env = {
         "DATABASE_URL": database_url,
         "DATA_DIR": str(data_dir),
-        "SIGNING_KEY": "test-signing-key",
+        "SIGNING_KEY": TEST_SIGNING_KEY,
         **overrides,
     }
     return Settings.from_env(env)

@@ -8,6 +8,9 @@ from eventsourcing.postgres import PostgresDatastore
 
 from api.settings import Settings
 
+TEST_SIGNING_KEY = "test-signing-key-for-the-suite-32b+"
+"""At least 32 bytes, as the service requires."""
+
 WRITTEN_TABLES = (
     "resources_events",
     "resources_snapshots",
@@ -36,6 +39,6 @@ def cli_env(settings: Settings) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": settings.database_url or "",
         "DATA_DIR": str(settings.data_dir),
-        "SIGNING_KEY": "test-signing-key",
+        "SIGNING_KEY": TEST_SIGNING_KEY,
         "LOG_LEVEL": "WARNING",
     }

@@ -13,6 +13,7 @@ import pytest
 
 from api.cli import main
 from api.services import Services
+from tests.storage import TEST_SIGNING_KEY
 from tests.storage import cli_env as process_env
 
 
@@ -22,7 +23,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, services: Services) -> None:
     assert settings.database_url is not None
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("SIGNING_KEY", "test-signing-key")
+    monkeypatch.setenv("SIGNING_KEY", TEST_SIGNING_KEY)
 
 
 @pytest.mark.usefixtures("cli_env")

@@ -14,6 +14,7 @@ from api.services import Services
 from tests.e2e.flows import create
 from tests.feed import caught_up, running, wait_until
 from tests.seeding import seed
+from tests.storage import TEST_SIGNING_KEY
 
 
 def test_clients_see_no_error_while_a_rebuild_swaps(
@@ -111,7 +112,7 @@ def test_status_prints_each_projection(
     assert settings.database_url is not None
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("SIGNING_KEY", "test-signing-key")
+    monkeypatch.setenv("SIGNING_KEY", TEST_SIGNING_KEY)
     seed(services, resources=3, changes_each=1)
     assert main(["projections", "status"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -12,7 +12,7 @@ from api.settings import Settings, SettingsError
 
 
 def settings(tmp_path: Path, **env: str) -> Settings:
-    return Settings.from_env({"DATA_DIR": str(tmp_path), "SIGNING_KEY": "k", **env})
+    return Settings.from_env({"DATA_DIR": str(tmp_path), "SIGNING_KEY": "k" * 32, **env})
 
 
 def test_the_async_pool_size_defaults_to_16_and_can_be_set(tmp_path: Path) -> None:
