@@ -23,6 +23,7 @@ from api.controllers.resources import JSON_BODY, ResourceController, require_jso
 from api.errors import EXCEPTION_HANDLERS, not_found
 from api.metrics import ServiceMetrics
 from api.openapi import openapi_config
+from api.redaction import redact_access_log
 from api.request_metrics import on_send, start_clock
 from api.services import Services
 from api.settings import Settings
@@ -76,6 +77,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         state["services"] = services
 
     def open_services() -> None:
+        redact_access_log()
         if "services" not in state:
             state["services"] = Services(settings)
         metrics["metrics"] = ServiceMetrics(state["services"])

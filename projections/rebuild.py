@@ -3,10 +3,11 @@
 A rebuild replays the whole event store into a new table beside the live one,
 in large batches (read thousands of events, fold them in memory, write with
 COPY); each batch commits with the rebuild's position, so a rebuild killed at
-any point resumes where it stopped. It then locks the live table — appends and
-reads of it wait a moment, none fails — catches up with what was appended
-meanwhile, compares the two tables row by row, and swaps them in the same
-transaction: readers see the old table or the new one, never a half-built one.
+any point resumes where it stopped. It then compares the two tables row by row
+in one snapshot that sees exactly the events the rebuilt table holds (no lock:
+requests go on), and only then locks the live table, applies the few events
+appended since, and swaps the tables in the same transaction: readers see the
+old table or the new one, never a half-built one, and wait at most a moment.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ import psycopg
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
+from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composed, Identifier
 
 STATE_TABLE = "projection_rebuilds"
 BATCH_SIZE = 10_000
-SWAP_LOCK_TIMEOUT = "30s"
+SWAP_LOCK_WAIT = "150ms"
+"""How long the swap waits for the live table: requests that arrive meanwhile queue
+behind it, so this bounds their extra wait."""
+SWAP_ATTEMPTS = 50
+VERIFY_ATTEMPTS = 20
 
 
 class Rebuildable(Protocol):
@@ -230,16 +236,68 @@ class Rebuilder:
         return position
 
     def _swap(self, position: int, *, accept_changes: bool) -> tuple[int, int]:
+        """Verifies, then swaps; the live table is locked only for the swap itself."""
+        position, differences, samples = self._verify(position)
+        if differences and not accept_changes:
+            raise VerificationFailed(self._target.name, differences, samples)
+        for attempt in range(1, SWAP_ATTEMPTS + 1):
+            try:
+                return self._swap_locked(position), differences
+            except psycopg.errors.LockNotAvailable:
+                # Requests held the table: they waited at most SWAP_LOCK_WAIT behind
+                # this attempt. Let them through, catch up, and try again.
+                position = self._catch_up(position)
+                time.sleep(0.05 * attempt)
+        raise RebuildBusy(
+            f"{self._target.name}: the live table stayed busy; nothing was swapped."
+            " Run the same command again to resume."
+        )
+
+    def _catch_up(self, position: int) -> int:
+        while notifications := self._next_batch(position):
+            with self._datastore.transaction(commit=True) as curs:
+                position = self._write(curs, notifications)
+        return position
+
+    def _verify(self, position: int) -> tuple[int, int, list[str]]:
+        """Catches up, then compares the two tables in one snapshot that sees the store
+        exactly as far as the rebuilt table got: no lock, requests go on.
+
+        In a REPEATABLE READ snapshot the inline read models reflect exactly the events
+        it sees (they commit together); when it sees events the rebuild has not
+        applied yet, catch up and look again."""
+        for _ in range(VERIFY_ATTEMPTS):
+            position = self._catch_up(position)
+            with psycopg.connect(self._conninfo, row_factory=dict_row) as conn:
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                with conn.transaction(), conn.cursor() as curs:
+                    head = self._head(curs)
+                    if head <= position:
+                        differences, samples = self._compare(curs)
+                        return position, differences, samples
+        raise RebuildBusy(
+            f"{self._target.name}: appends kept coming faster than the rebuild could verify;"
+            " run the same command again to resume"
+        )
+
+    def _head(self, curs: Cursor[Any]) -> int:
+        row = curs.execute(
+            SQL("SELECT max(notification_id) AS head FROM {0}").format(
+                Identifier(self._recorder.events_table_name)
+            )
+        ).fetchone()
+        return int(row["head"]) if row and row["head"] is not None else 0
+
+    def _swap_locked(self, position: int) -> int:
         live = Identifier(self._target.live_table)
         aside = Identifier(self.aside)
         with self._datastore.transaction(commit=True) as curs:
-            curs.execute(SQL("SET LOCAL lock_timeout = {0}").format(SWAP_LOCK_TIMEOUT))
+            curs.execute(SQL("SET LOCAL lock_timeout = {0}").format(SWAP_LOCK_WAIT))
             curs.execute(SQL("LOCK TABLE {0} IN ACCESS EXCLUSIVE MODE").format(live))
+            # Only what was appended since the verification: a handful of events,
+            # applied by the code just verified on all the others.
             while notifications := self._next_batch(position):
                 position = self._write(curs, notifications)
-            differences, samples = self._compare(curs)
-            if differences and not accept_changes:
-                raise VerificationFailed(self._target.name, differences, samples)
             curs.execute(SQL("DROP TABLE {0}").format(live))
             curs.execute(SQL("ALTER TABLE {0} RENAME TO {1}").format(aside, live))
             self._rename_indexes(curs)
@@ -248,7 +306,7 @@ class Rebuilder:
                 SQL("DELETE FROM {0} WHERE name = %s").format(Identifier(STATE_TABLE)),
                 (self._target.name,),
             )
-        return position, differences
+        return position
 
     def _compare(self, curs: Cursor[Any]) -> tuple[int, list[str]]:
         """Rows that differ between the rebuilt and the live table, and a few of their keys.

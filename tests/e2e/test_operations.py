@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -12,9 +15,10 @@ from msgspec.structs import replace
 from api.cli import main
 from api.services import Services
 from tests.e2e.flows import create
+from tests.e2e.servers import free_port, wait_until_healthy
 from tests.feed import caught_up, running, wait_until
 from tests.seeding import seed
-from tests.storage import TEST_SIGNING_KEY
+from tests.storage import TEST_SIGNING_KEY, cli_env
 
 
 def test_clients_see_no_error_while_a_rebuild_swaps(
@@ -132,3 +136,32 @@ def test_status_prints_each_projection(
     assert activity[-2:] == ["none", "-"]
     resources = next(line.split() for line in lines if line.startswith("resources"))
     assert resources[:5] == ["resources", "inline", "6", "6", "0"]
+
+
+def test_signed_urls_never_reach_the_access_log(services: Services) -> None:
+    port = free_port()
+    env = {**cli_env(services.settings), "LOG_LEVEL": "INFO"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base)
+        _, secret = services.keys.create(4, "user-id")
+        created = httpx.post(
+            f"{base}/api/resources",
+            json={"name": "a.txt", "size_bytes": 3},
+            headers={"Authorization": f"Bearer {secret}"},
+        ).json()["data"]["resource"]
+        signature = parse_qs(urlsplit(created["upload_url"]).query)["signature"][0]
+        assert httpx.put(created["upload_url"], content=b"abc").status_code == 204
+    finally:
+        server.terminate()
+        logged, _ = server.communicate(timeout=30)
+    assert "PUT /api/resources/" in logged  # the request is logged ...
+    assert signature not in logged  # ... but not its signature
+    assert secret not in logged
