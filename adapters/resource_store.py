@@ -255,6 +255,9 @@ class PostgresResourceStore:
             "DELETE FROM {0} WHERE project_id = %s AND key = %s"
             " AND created_at < now() - make_interval(hours => {1})"
         ).format(outcomes, Literal(OUTCOME_TTL_HOURS))
+        self._sweep = SQL(
+            "DELETE FROM {0} WHERE created_at < now() - make_interval(hours => {1}) RETURNING 1"
+        ).format(outcomes, Literal(OUTCOME_TTL_HOURS))
         self._outcome = SQL(
             "SELECT fingerprint, created, record::text AS record FROM {0}"
             " WHERE project_id = %s AND key = %s"
@@ -405,6 +408,11 @@ class PostgresResourceStore:
             fingerprint=bytes(found["fingerprint"]),
             outcome=Outcome(record=record, created=found["created"]),
         )
+
+    async def sweep(self) -> int:
+        """Removes the outcomes older than their 24 hours; how many."""
+        rows = await self._rows(self._sweep, ())
+        return len(rows)
 
     async def keep(self, project_id: int, key: str, remembered: RememberedOutcome) -> bool:
         params = (

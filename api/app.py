@@ -53,8 +53,9 @@ async def admit(request: Request[Any, Any, Any]) -> None:
 
 
 async def collect_garbage(service: ResourceService, settings: Settings) -> None:
-    """The blob store's garbage collection, every BLOB_GC_INTERVAL seconds (the first
-    at a random moment in the first interval, so workers and hosts spread out)."""
+    """The blob store's garbage collection and the sweep of expired Idempotency-Key
+    outcomes, every BLOB_GC_INTERVAL seconds (the first at a random moment in the
+    first interval, so workers and hosts spread out)."""
     interval = settings.blob_gc_interval
     older_than = timedelta(seconds=settings.signed_url_ttl)
     await asyncio.sleep(random.uniform(0, interval))  # noqa: S311 - spreading, not secrecy
@@ -62,8 +63,11 @@ async def collect_garbage(service: ResourceService, settings: Settings) -> None:
         try:
             async for item in service.collect_garbage(older_than=older_than):
                 logger.info("blob gc: removed %s %s", item.kind, item.name)
+            swept = await service.forget_old_outcomes()
+            if swept:
+                logger.info("swept %s Idempotency-Key outcomes older than 24 hours", swept)
         except Exception:
-            logger.exception("blob gc failed; trying again in %s s", interval)
+            logger.exception("garbage collection failed; trying again in %s s", interval)
         await asyncio.sleep(interval)
 
 

@@ -15,6 +15,7 @@ Two things differ from `uvicorn.run(..., workers=N)`:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import multiprocessing
 import signal
@@ -22,25 +23,87 @@ import socket
 import time
 from types import FrameType
 
+import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from api.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 APP = "api.app:create_app_from_env"
 
 
-class NoDelayH11Protocol(H11Protocol):
+class ServiceH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with Nagle off, a deadline for a request's head (a
+    client that sends its headers slowly, or not at all, is dropped), and its own
+    answers to malformed requests in the service's error envelope."""
+
+    head_seconds: float = 10.0
+    """Set from REQUEST_HEAD_TIMEOUT when the server starts."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+        self._head_deadline: asyncio.TimerHandle | None = None
+        self._arm_head_deadline()
+
+    def _waiting_for_head(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _arm_head_deadline(self) -> None:
+        if self._head_deadline is None:
+            self._head_deadline = self.loop.call_later(self.head_seconds, self._head_too_slow)
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if self._waiting_for_head() and not self.transport.is_closing():
+            self.logger.info("dropped a connection whose request head took too long")
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiting_for_head():
+            self._arm_head_deadline()
+        super().data_received(data)
+        if not self._waiting_for_head() and self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps(
+            {"error": {"code": "bad_request", "message": "The request is not valid HTTP."}}
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        event = h11.Response(status_code=400, headers=headers, reason=b"Bad Request")
+        self.transport.write(self.conn.send(event))
+        self.transport.write(self.conn.send(h11.Data(data=body)))
+        self.transport.write(self.conn.send(h11.EndOfMessage()))
+        self.transport.close()
 
 
 def _config(host: str, port: int, log_level: str) -> uvicorn.Config:
+    settings = Settings.from_env()
+    ServiceH11Protocol.head_seconds = settings.request_head_timeout
     return uvicorn.Config(
-        APP, factory=True, host=host, port=port, log_level=log_level, http=NoDelayH11Protocol
+        APP,
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        http=ServiceH11Protocol,
+        limit_concurrency=settings.limit_concurrency,
     )
 
 

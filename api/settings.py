@@ -43,6 +43,14 @@ class Settings(Struct, frozen=True, kw_only=True):
     """Seconds between the server's garbage collections of the blob store."""
     aws: dict[str, str]
     """The standard AWS variables that are set (for an s3:// blob store)."""
+    limit_concurrency: int
+    """Connections and requests a server process takes at once; more are answered 503."""
+    upload_idle_timeout: int
+    """Seconds an upload may send nothing before it is dropped (its bytes discarded)."""
+    request_head_timeout: int
+    """Seconds a client may take to send a request's headers."""
+    metrics_token: str | None
+    """If set, /metrics asks for it as a Bearer token."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +75,10 @@ class Settings(Struct, frozen=True, kw_only=True):
             min_free_disk_bytes=_integer(env, "MIN_FREE_DISK_BYTES", 1024 * MiB, minimum=0),
             blob_gc_interval=_integer(env, "BLOB_GC_INTERVAL", 3600),
             aws={name: value for name, value in env.items() if name in AWS_VARIABLES and value},
+            limit_concurrency=_integer(env, "LIMIT_CONCURRENCY", 1000),
+            upload_idle_timeout=_integer(env, "UPLOAD_IDLE_TIMEOUT", 30),
+            request_head_timeout=_integer(env, "REQUEST_HEAD_TIMEOUT", 10),
+            metrics_token=env.get("METRICS_TOKEN") or None,
         )
 
 

@@ -106,6 +106,10 @@ class IdempotencyRecords(Protocol):
         """Keeps the outcome of a command that appended nothing; False if one was kept."""
         ...
 
+    async def sweep(self) -> int:
+        """Removes outcomes past their 24 hours; returns how many."""
+        ...
+
 
 class IdAllocator(Protocol):
     """Hands out public resource ids: integers from 1 up, never reused."""

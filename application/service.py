@@ -392,6 +392,10 @@ class ResourceService:
             raise ResourceNotFound(resource_id)
         return record, blob_name(record)
 
+    async def forget_old_outcomes(self) -> int:
+        """Idempotency-Key outcomes are kept 24 hours: sweeps the older ones."""
+        return await self._outcomes.sweep()
+
     async def collect_garbage(
         self, *, older_than: timedelta, per_second: float = 50.0
     ) -> AsyncIterator[BlobItem]:

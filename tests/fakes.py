@@ -340,6 +340,11 @@ class FakeResourceStore:
     async def outcome(self, project_id: int, key: str) -> RememberedOutcome | None:
         return self.outcomes.get((project_id, key))
 
+    async def sweep(self) -> int:
+        swept = len(self.outcomes)
+        self.outcomes.clear()  # the fake keeps no times: every outcome counts as old
+        return swept
+
     async def keep(self, project_id: int, key: str, remembered: RememberedOutcome) -> bool:
         if (project_id, key) in self.outcomes:
             return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -25,6 +27,23 @@ Signature = Annotated[
     str | None, QueryParameter(description="HMAC-SHA256 of method, id and expiry")
 ]
 ResourceId = Annotated[int, PathParameter(description="The resource's id")]
+
+
+class _Stalled(Exception):
+    """The client sent nothing for longer than UPLOAD_IDLE_TIMEOUT."""
+
+
+async def _until_idle(chunks: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """The chunks of a body, ending in _Stalled when the next is more than `seconds` away."""
+    iterator = aiter(chunks)
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(iterator), seconds)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise _Stalled from None
+        yield chunk
 
 
 def _verify(
@@ -62,9 +81,16 @@ class ContentController(Controller):
         try:
             await resources.upload(
                 existing_id(resource_id),
-                request.stream(),
+                _until_idle(request.stream(), services.settings.upload_idle_timeout),
                 int(declared) if declared.isascii() and declared.isdigit() else None,
             )
+        except _Stalled:
+            raise ApiError(
+                408,
+                "The upload sent nothing for too long; its bytes were discarded. Send it again.",
+                code="request_timeout",
+                headers={"Connection": "close"},
+            ) from None
         except (ResourceDeleted, AlreadyUploaded, LinkHasNoUpload) as refused:
             raise ApiError(409, f"This resource takes no upload: {refused}.") from None
         except UploadInProgress:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+from typing import Any
 
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from api.errors import unauthorized
 from api.metrics import ServiceMetrics
 from api.schemas import Health, Readiness, ReadinessCheck
 from api.services import Services
@@ -72,5 +75,15 @@ class HealthController(Controller):
         summary="Prometheus metrics",
         media_type=CONTENT_TYPE_LATEST.split("; charset=")[0],  # Litestar adds the charset
     )
-    async def metrics(self, metrics: NamedDependency[ServiceMetrics]) -> bytes:
+    async def metrics(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        metrics: NamedDependency[ServiceMetrics],
+    ) -> bytes:
+        token = services.settings.metrics_token
+        if token is not None:
+            presented = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(presented, f"Bearer {token}".encode()):
+                raise unauthorized("Send METRICS_TOKEN as Authorization: Bearer <token>.")
         return await metrics.exposition()
