@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import tempfile
 
-from bench import costs, feed, history, patch, rebuild
+from bench import costs, feed, history, patch, rebuild, upload
 from bench.common import database_url, fresh_database
 from bench.load import LoadResult, wrk_available
 
@@ -71,6 +71,10 @@ def _failed(*results: LoadResult) -> str:
     return f"  FAILED {failed}" if failed else ""
 
 
+def _failed_count(failed: int) -> str:
+    return f"  FAILED {failed}" if failed else ""
+
+
 def print_cost_figures(server_url: str) -> None:
     print("== What the projection runner and URL signing cost ==")
     runner = costs.runner_catch_up(server_url)
@@ -117,6 +121,28 @@ def print_rebuild_figures(server_url: str) -> None:
         f" ({done:,} events in {rebuild.BASELINE_SECONDS:.0f} s)"
     )
     print(f"  ratio: {runs[-1].rate / baseline:.1f}x the library's runner")
+    wait = rebuild.requests_during_a_rebuild(database, tempfile.mkdtemp())
+    print(
+        f"  rebuilt again under load (4 clients renaming and reading): {wait.requests:,} requests,"
+        f" p50 {wait.p50_ms:.1f} ms, longest {wait.longest_ms:.0f} ms; the swap took"
+        f" {wait.swap_ms:.0f} ms{_failed_count(wait.failed)}"
+    )
+    print("  goal: no request waits more than 250 ms longer because of the swap")
+
+
+def print_upload_figures(server_url: str) -> None:
+    print("== A 1 GiB file through the file store (as make run keeps it), against cp ==")
+    figures = upload.run(fresh_database(server_url, "bench_upload"))
+    print(
+        f"  upload {figures.upload_mb_s:,.0f} MiB/s, download {figures.download_mb_s:,.0f} MiB/s;"
+        f" cp of the same file on the same disk {figures.cp_mb_s:,.0f} MiB/s"
+        f" (upload x{figures.upload_mb_s / figures.cp_mb_s:.2f},"
+        f" download x{figures.download_mb_s / figures.cp_mb_s:.2f})"
+    )
+    print(
+        f"  server peak RSS {figures.peak_rss_mib:,.0f} MiB"
+        "   goals: <= 200 MB RSS, >= half of cp's throughput"
+    )
 
 
 SECTIONS = {
@@ -125,11 +151,12 @@ SECTIONS = {
     "audit": print_audit_figures,
     "feed": print_feed_figures,
     "rebuild": print_rebuild_figures,
+    "upload": print_upload_figures,
 }
 
 
 def main() -> int:
-    """`--only SECTION` runs one of patch, costs, audit, feed, rebuild;
+    """`--only SECTION` runs one of patch, costs, audit, feed, rebuild, upload;
     `--quick` rebuilds 100,000 events instead of 1,000,000."""
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     if only is not None and only not in SECTIONS:

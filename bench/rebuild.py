@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import httpx
 from eventsourcing.application import Application
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.domain import Aggregate
@@ -37,6 +38,7 @@ class RebuildRun:
     seconds: float
     rate: float
     peak_rss_mib: float
+    swap_ms: float
 
 
 def seed(database_url: str, data_dir: str, resources: int) -> int:
@@ -82,8 +84,13 @@ def timed_rebuild(database_url: str, data_dir: str) -> RebuildRun:
     summary = lines[-2]
     events = int(summary.split("rebuilt ")[1].split(" events")[0].replace(",", ""))
     seconds = float(summary.split(" in ")[1].split(" s ")[0])
+    swap_ms = float(summary.split("swapped in ")[1].split(" ms")[0])
     return RebuildRun(
-        events=events, seconds=seconds, rate=events / seconds, peak_rss_mib=peak_kib / 1024
+        events=events,
+        seconds=seconds,
+        rate=events / seconds,
+        peak_rss_mib=peak_kib / 1024,
+        swap_ms=swap_ms,
     )
 
 
@@ -161,3 +168,74 @@ def run(database_url: str, data_dir: str, sizes: tuple[int, ...]) -> list[Rebuil
         seeded += seed(database_url, data_dir, size - seeded // 10)
         runs.append(timed_rebuild(database_url, data_dir))
     return runs
+
+
+@dataclass(frozen=True)
+class SwapWait:
+    requests: int
+    p50_ms: float
+    longest_ms: float
+    """The slowest request while the rebuild ran, its swap included."""
+    swap_ms: float
+    failed: int
+
+
+def requests_during_a_rebuild(database_url: str, data_dir: str) -> SwapWait:
+    """Renames and reads through a server while a rebuild of `resources` runs and swaps:
+    what the swap costs the requests that meet it."""
+    from api.services import Services
+    from api.settings import Settings
+    from bench.common import free_port, server, service_command
+
+    env = {
+        "DATABASE_URL": database_url,
+        "DATA_DIR": data_dir,
+        "SIGNING_KEY": "bench-signing-key-of-at-least-32-bytes",
+        "LOG_LEVEL": "WARNING",
+    }
+    services = Services(Settings.from_env(env), pool_size=1)
+    try:
+        _, key = services.keys.create(4, "bench")
+    finally:
+        services.close()
+    port = free_port()
+    latencies: list[float] = []
+    failed = 0
+    stop = threading.Event()
+
+    def load(base: str, offset: int) -> None:
+        nonlocal failed
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            number = 0
+            while not stop.is_set():
+                number += 1
+                resource_id = 1 + (offset + number) % 1000
+                started = time.perf_counter()
+                if number % 2:
+                    response = client.patch(
+                        f"/api/resources/{resource_id}", json={"name": f"swap-{offset}-{number}"}
+                    )
+                else:
+                    response = client.get(f"/api/resources/{resource_id}")
+                latencies.append((time.perf_counter() - started) * 1000)
+                failed += response.status_code != 200
+
+    with server(env, service_command(port), port) as base:
+        threads = [threading.Thread(target=load, args=(base, n * 100)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            rebuilt = timed_rebuild(database_url, data_dir)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+    ordered = sorted(latencies)
+    return SwapWait(
+        requests=len(ordered),
+        p50_ms=ordered[len(ordered) // 2] if ordered else 0.0,
+        longest_ms=ordered[-1] if ordered else 0.0,
+        swap_ms=rebuilt.swap_ms,
+        failed=failed,
+    )

@@ -135,6 +135,8 @@ class Rebuilder:
         self._batch_size = batch_size
         self._report = report
         self.aside = f"{target.live_table}__rebuild"
+        self._locked_seconds = 0.0
+        """How long the last swap held the live table (lock asked, swap committed)."""
 
     def run(self, *, accept_changes: bool = False, restart: bool = False) -> RebuildOutcome:
         """Rebuilds and swaps; raises VerificationFailed (and swaps nothing) on a mismatch."""
@@ -147,7 +149,6 @@ class Rebuilder:
             started = time.perf_counter()
             resumed_from = self._begin(restart=restart)
             position = self._build(resumed_from, started)
-            swap_started = time.perf_counter()
             try:
                 position, differences = self._swap(position, accept_changes=accept_changes)
             except VerificationFailed:
@@ -159,7 +160,7 @@ class Rebuilder:
             position=position,
             events=position - resumed_from,
             seconds=finished - started,
-            swap_seconds=finished - swap_started,
+            swap_seconds=self._locked_seconds,
             resumed_from=resumed_from,
             differences=differences,
         )
@@ -291,6 +292,7 @@ class Rebuilder:
     def _swap_locked(self, position: int) -> int:
         live = Identifier(self._target.live_table)
         aside = Identifier(self.aside)
+        started = time.perf_counter()
         with self._datastore.transaction(commit=True) as curs:
             curs.execute(SQL("SET LOCAL lock_timeout = {0}").format(SWAP_LOCK_WAIT))
             curs.execute(SQL("LOCK TABLE {0} IN ACCESS EXCLUSIVE MODE").format(live))
@@ -306,6 +308,7 @@ class Rebuilder:
                 SQL("DELETE FROM {0} WHERE name = %s").format(Identifier(STATE_TABLE)),
                 (self._target.name,),
             )
+        self._locked_seconds = time.perf_counter() - started
         return position
 
     def _compare(self, curs: Cursor[Any]) -> tuple[int, list[str]]:
