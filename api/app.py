@@ -11,7 +11,6 @@ from typing import Any
 
 from litestar import Litestar, Request
 from litestar.di import Provide
-from litestar.logging.config import LoggingConfig
 
 from adapters.resource_store import PostgresResourceStore
 from api.bodies import check_body
@@ -21,9 +20,12 @@ from api.controllers.health import HealthController
 from api.controllers.history import HistoryController
 from api.controllers.resources import JSON_BODY, ResourceController, require_json
 from api.errors import EXCEPTION_HANDLERS, not_found
+from api.logs import bind_request
+from api.logs import configure as configure_logging
 from api.metrics import ServiceMetrics
 from api.openapi import openapi_config
 from api.redaction import redact_access_log
+from api.request_ids import request_id_of
 from api.request_metrics import on_send, start_clock
 from api.services import Services
 from api.settings import Settings
@@ -44,6 +46,7 @@ async def admit(request: Request[Any, Any, Any]) -> None:
     hook runs in a worker thread).
     """
     start_clock(request.scope)
+    bind_request(request_id_of(request.scope))
     if not request.scope["path"].isascii():
         raise not_found()  # an Arabic-Indic "1" names nothing, though int() reads it as 1
     schema = request.route_handler.opt.get(JSON_BODY)
@@ -118,17 +121,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     def provide_metrics() -> ServiceMetrics:
         return metrics["metrics"]
 
-    # Litestar configures the root logger itself (at INFO, unless told): LOG_LEVEL rules.
-    logging_config = LoggingConfig(
-        root={"handlers": ["queue_listener"], "level": settings.log_level},
-        loggers={
-            "litestar": {
-                "level": settings.log_level,
-                "handlers": ["queue_listener"],
-                "propagate": False,
-            }
-        },
-    )
     return Litestar(
         route_handlers=[
             ResourceController,
@@ -145,7 +137,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         before_request=admit,
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[on_send],
-        logging_config=logging_config,
+        # Logging is configured once per process (api.logs), not by Litestar.
+        logging_config=None,
         on_startup=[open_services, open_async],
         on_shutdown=[close_async, close_services],
         request_max_body_size=JSON_BODY_LIMIT,
@@ -156,4 +149,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
 def create_app_from_env() -> Litestar:
     """The factory `resources serve` hands to uvicorn in each worker."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

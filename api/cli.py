@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -14,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from adapters.database import database_url
+from api.logs import configure as configure_logging
 from api.progress import RebuildDisplay
 from api.services import Services
 from api.settings import Settings, SettingsError
@@ -146,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"resources: {error}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_level, settings.log_format)
     if not args.quiet_location:
         database = "DATABASE_URL" if configured else "embedded PostgreSQL"
         print(f"resources: data in {settings.data_dir} ({database})", file=sys.stderr, flush=True)
@@ -236,9 +237,6 @@ def _rebuild(services: Services, args: argparse.Namespace) -> int:
 
 
 def _run_projections(services: Services) -> int:
-    logging.basicConfig(
-        level=services.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:

@@ -11,6 +11,7 @@ sent. Each label set's metric children are looked up once and kept.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ from litestar.types import Message, Scope
 from prometheus_client import Counter, Histogram
 
 from api.request_ids import HEADER, request_id_of
+from application.access import ACTING
 
 APP_NAME = "resources"
 EXCLUDED = "/metrics"
@@ -76,8 +78,33 @@ async def on_send(message: Message, scope: Scope) -> None:
         if path == EXCLUDED:
             return
         status = int(state.get(_STATUS, 500))
-        total, duration, errors = _children_for(str(scope.get("method", "GET")), path, status)
+        method = str(scope.get("method", "GET"))
+        total, duration, errors = _children_for(method, path, status)
+        seconds = time.perf_counter() - started
         total.inc()
-        duration.observe(time.perf_counter() - started)
+        duration.observe(seconds)
         if errors is not None:
             errors.inc()
+        if _requests.isEnabledFor(logging.INFO):
+            _log_request(scope, method, path, status, seconds)
+
+
+_requests = logging.getLogger("api.requests")
+
+
+def _log_request(scope: Scope, method: str, path: str, status: int, seconds: float) -> None:
+    """One line per request: what an operator needs to find it, and whom it acted for."""
+    principal = ACTING.get()
+    _requests.log(
+        logging.ERROR if status >= 500 else logging.INFO,
+        "request",
+        extra={
+            "method": method,
+            "route": path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "request_id": request_id_of(scope),
+            "key_id": principal.key_id if principal is not None else None,
+            "project_id": principal.project_id if principal is not None else None,
+        },
+    )

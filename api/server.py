@@ -104,6 +104,8 @@ def _config(host: str, port: int, log_level: str) -> uvicorn.Config:
         log_level=log_level,
         http=ServiceH11Protocol,
         limit_concurrency=settings.limit_concurrency,
+        log_config=None,  # api.logs configures logging, in every process
+        access_log=False,  # the service logs each request itself (api.request_metrics)
     )
 
 

@@ -51,6 +51,8 @@ class Settings(Struct, frozen=True, kw_only=True):
     """Seconds a client may take to send a request's headers."""
     metrics_token: str | None
     """If set, /metrics asks for it as a Bearer token."""
+    log_format: str | None
+    """json or text; unset: JSON lines unless the output is a terminal."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,7 +81,15 @@ class Settings(Struct, frozen=True, kw_only=True):
             upload_idle_timeout=_integer(env, "UPLOAD_IDLE_TIMEOUT", 30),
             request_head_timeout=_integer(env, "REQUEST_HEAD_TIMEOUT", 10),
             metrics_token=env.get("METRICS_TOKEN") or None,
+            log_format=_choice(env, "LOG_FORMAT", ("json", "text")),
         )
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
+    value = (env.get(name) or "").lower() or None
+    if value is not None and value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 AWS_VARIABLES = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from contextvars import ContextVar
 
 from msgspec import Struct
 
@@ -30,8 +31,13 @@ class Caller(Struct, frozen=True, kw_only=True, gc=False):
     request_id: str | None = None
 
 
+ACTING: ContextVar[Principal | None] = ContextVar("acting", default=None)
+"""The principal the current request acts for, once known (its log line shows it)."""
+
+
 def actor(principal: Principal, caller: Caller) -> Actor:
     """Who the events of this request record."""
+    ACTING.set(principal)
     return Actor(user_id=principal.user_id, key_id=principal.key_id, request_id=caller.request_id)
 
 

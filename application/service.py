@@ -27,7 +27,7 @@ from eventsourcing.domain import Aggregate, Snapshot
 from msgspec import UnsetType
 from msgspec.structs import replace
 
-from application.access import Caller, Principal, actor
+from application.access import ACTING, Caller, Principal, actor
 from application.commands import (
     ChangeResource,
     DeleteResource,
@@ -134,10 +134,13 @@ class ResourceService:
     # Reads
 
     async def authenticate(self, caller: Caller) -> Principal:
-        return await self.store.authenticate(caller)
+        principal = await self.store.authenticate(caller)
+        ACTING.set(principal)
+        return principal
 
     async def get(self, caller: Caller, resource_id: int) -> tuple[Principal, ResourceRecord]:
         principal, record = await self.store.load(caller, resource_id)
+        ACTING.set(principal)
         if record is None:
             raise ResourceNotFound(resource_id)
         return principal, record
@@ -145,7 +148,8 @@ class ResourceService:
     async def page(
         self, caller: Caller, status: StatusFilter, page: int, per_page: int
     ) -> ResourcePage:
-        _, found = await self.store.page(caller, status, page, per_page)
+        principal, found = await self.store.page(caller, status, page, per_page)
+        ACTING.set(principal)
         return found
 
     # Changes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -138,30 +139,49 @@ def test_status_prints_each_projection(
     assert resources[:5] == ["resources", "inline", "6", "6", "0"]
 
 
-def test_signed_urls_never_reach_the_access_log(services: Services) -> None:
+def test_logs_are_json_lines_with_what_an_operator_needs_and_no_secret(
+    services: Services,
+) -> None:
     port = free_port()
-    env = {**cli_env(services.settings), "LOG_LEVEL": "INFO"}
+    env = {**cli_env(services.settings), "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
     server = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(base)
-        _, secret = services.keys.create(4, "user-id")
+        key_id, secret = services.keys.create(4, "user-id")
+        headers = {"Authorization": f"Bearer {secret}", "X-Request-ID": "req-from-the-client"}
         created = httpx.post(
-            f"{base}/api/resources",
-            json={"name": "a.txt", "size_bytes": 3},
-            headers={"Authorization": f"Bearer {secret}"},
+            f"{base}/api/resources", json={"name": "a.txt", "size_bytes": 3}, headers=headers
         ).json()["data"]["resource"]
         signature = parse_qs(urlsplit(created["upload_url"]).query)["signature"][0]
         assert httpx.put(created["upload_url"], content=b"abc").status_code == 204
+        patched = httpx.patch(
+            f"{base}/api/resources/{created['id']}", json={"name": "b.txt"}, headers=headers
+        )
+        assert patched.status_code == 200
     finally:
         server.terminate()
-        logged, _ = server.communicate(timeout=30)
-    assert "PUT /api/resources/" in logged  # the request is logged ...
-    assert signature not in logged  # ... but not its signature
+        _, logged = server.communicate(timeout=30)
+    lines = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
+    assert lines, logged
+    patch_line = next(
+        line for line in lines if line.get("event") == "request" and line["method"] == "PATCH"
+    )
+    assert patch_line["route"] == "/api/resources/{resource_id}"
+    assert patch_line["status"] == 200
+    assert patch_line["request_id"] == "req-from-the-client"
+    assert patch_line["key_id"] == key_id
+    assert patch_line["project_id"] == 4
+    assert patch_line["duration_ms"] > 0
+    assert patch_line["level"] == "info"
+    assert patch_line["timestamp"].endswith("Z")
+    put_line = next(line for line in lines if line.get("method") == "PUT")
+    assert put_line["status"] == 204
+    assert signature not in logged  # signed URLs are never logged whole
     assert secret not in logged

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
 import pytest
+import structlog
 
 from api.app import create_app
+from api.logs import configure as configure_logging
 from api.settings import Settings, SettingsError
 
 
@@ -26,15 +29,17 @@ def test_a_pool_size_that_is_not_a_positive_number_is_refused(tmp_path: Path, va
         settings(tmp_path, DATABASE_POOL_SIZE=value)
 
 
-def test_log_level_sets_the_root_logger_although_litestar_configures_it(
-    tmp_path: Path,
-) -> None:
+def test_log_level_sets_the_root_logger_and_the_app_leaves_it_so(tmp_path: Path) -> None:
     root = logging.getLogger()
-    before = root.level
+    before = root.handlers[:], root.level
     try:
-        create_app(settings(tmp_path, LOG_LEVEL="ERROR"))
-        assert root.getEffectiveLevel() == logging.ERROR
-        create_app(settings(tmp_path, LOG_LEVEL="DEBUG"))
-        assert root.getEffectiveLevel() == logging.DEBUG
+        for name in ("ERROR", "DEBUG"):
+            configured = settings(tmp_path, LOG_LEVEL=name)
+            configure_logging(configured.log_level, "json", stream=io.StringIO())
+            create_app(configured)
+            assert root.getEffectiveLevel() == getattr(logging, name)
+            assert logging.getLogger("uvicorn.error").getEffectiveLevel() == getattr(logging, name)
     finally:
-        root.setLevel(before)
+        root.handlers[:], saved_level = before
+        root.setLevel(saved_level)
+        structlog.reset_defaults()
