@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import random
 from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar, Request
 from litestar.di import Provide
+from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.resource_store import PostgresResourceStore
 from api.bodies import check_body
@@ -29,6 +31,7 @@ from api.request_ids import request_id_of
 from api.request_metrics import on_send, start_clock
 from api.services import Services
 from api.settings import Settings
+from api.tracing import tracer_provider_from_env, tracing_plugin
 from application.service import ResourceService
 
 logger = logging.getLogger(__name__)
@@ -74,7 +77,12 @@ async def collect_garbage(service: ResourceService, settings: Settings) -> None:
         await asyncio.sleep(interval)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+) -> Litestar:
     """Builds the app; the services (database pool, blob store) open on startup."""
     state: dict[str, Services] = {}
     metrics: dict[str, ServiceMetrics] = {}
@@ -139,6 +147,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         before_send=[on_send],
         # Logging is configured once per process (api.logs), not by Litestar.
         logging_config=None,
+        plugins=[tracing_plugin(tracer_provider)] if tracer_provider is not None else [],
         on_startup=[open_services, open_async],
         on_shutdown=[close_async, close_services],
         request_max_body_size=JSON_BODY_LIMIT,
@@ -151,4 +160,4 @@ def create_app_from_env() -> Litestar:
     """The factory `resources serve` hands to uvicorn in each worker."""
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return create_app(settings, tracer_provider=tracer_provider_from_env(os.environ))

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import httpx
 import uvicorn
+from opentelemetry.sdk.trace import TracerProvider
 
 from api.app import create_app
 from api.services import Services
@@ -54,9 +55,11 @@ def describe_concurrently(
 
 
 @contextmanager
-def serving(services: Services, port: int) -> Iterator[str]:
+def serving(
+    services: Services, port: int, *, tracer_provider: TracerProvider | None = None
+) -> Iterator[str]:
     """The app over `services`, served in this process on a port; its base URL."""
-    app = create_app(services.settings, services)
+    app = create_app(services.settings, services, tracer_provider=tracer_provider)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
