@@ -2,7 +2,7 @@
 
 With OTEL_EXPORTER_OTLP_ENDPOINT set (the standard variable; the other OTEL_*
 variables work too), every request is a span (Litestar's plugin) and every
-statement a span beneath it (the psycopg instrumentation), exported over
+statement a span beneath it (the psycopg instrumentation, in adapters/), exported over
 OTLP/HTTP. Without it, nothing is instrumented and nothing is paid.
 """
 
@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
-from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from adapters.tracing import trace_database_calls
 
 SERVICE_NAME = "resource-service"
 
@@ -36,9 +37,7 @@ def tracer_provider(exporter: SpanExporter) -> TracerProvider:
 
 def tracing_plugin(provider: TracerProvider) -> OpenTelemetryPlugin:
     """Traces requests, and (from now on, in this process) every psycopg statement."""
-    instrumentor = PsycopgInstrumentor()
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(tracer_provider=provider, skip_dep_check=True)
+    trace_database_calls(provider)
     return OpenTelemetryPlugin(
         OpenTelemetryConfig(tracer_provider=provider, exclude=["/health", "/metrics"])
     )

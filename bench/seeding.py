@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from api.services import Services
 from domain.resource import Resource
-from tests.seeding import SEEDER, next_id
+from tests.seeding import SEEDER, long_history, next_id
 
 SIZE_BYTES = 245_000
 
@@ -50,18 +50,5 @@ def seed_uploaded_files(
 
 
 def new_file(services: Services, *, project_id: int = 4, name: str = "new") -> int:
-    """One pending file resource with one event (registered, saved); its public id.
-
-    (`tests.seeding.long_history(events=1)` saves nothing: its loop never runs.)
-    """
-    resource = Resource.register_file(
-        resource_id=next_id(services),
-        project_id=project_id,
-        name=name,
-        description=None,
-        mime_type=None,
-        size_bytes=None,
-        by=SEEDER,
-    )
-    services.events.save(resource)
-    return resource.resource_id
+    """One pending file resource with one event (registered, saved); its public id."""
+    return long_history(services, project_id=project_id, events=1, name=name).resource_id

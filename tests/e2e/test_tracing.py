@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from adapters.tracing import stop_tracing_database_calls
 from api.services import Services
 from tests.e2e.flows import create
 from tests.e2e.servers import free_port, serving
@@ -20,7 +20,7 @@ from tests.e2e.servers import free_port, serving
 def exporter() -> Iterator[InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     yield exporter
-    PsycopgInstrumentor().uninstrument()
+    stop_tracing_database_calls()
 
 
 def ancestors(span: ReadableSpan, spans: dict[int, ReadableSpan]) -> Iterator[ReadableSpan]:
