@@ -201,6 +201,7 @@ def requests_during_a_rebuild(database_url: str, data_dir: str) -> SwapWait:
     port = free_port()
     latencies: list[float] = []
     failed = 0
+    failures: list[str] = []
     stop = threading.Event()
 
     def load(base: str, offset: int) -> None:
@@ -219,7 +220,9 @@ def requests_during_a_rebuild(database_url: str, data_dir: str) -> SwapWait:
                 else:
                     response = client.get(f"/api/resources/{resource_id}")
                 latencies.append((time.perf_counter() - started) * 1000)
-                failed += response.status_code != 200
+                if response.status_code != 200:
+                    failed += 1
+                    failures.append(f"{response.status_code} {response.text[:160]}")
 
     with server(env, service_command(port), port) as base:
         threads = [threading.Thread(target=load, args=(base, n * 100)) for n in range(4)]
@@ -232,6 +235,8 @@ def requests_during_a_rebuild(database_url: str, data_dir: str) -> SwapWait:
             for thread in threads:
                 thread.join(timeout=30)
     ordered = sorted(latencies)
+    if failures:
+        print(f"  failed requests, first of {len(failures)}: {failures[0]}", file=sys.stderr)
     return SwapWait(
         requests=len(ordered),
         p50_ms=ordered[len(ordered) // 2] if ordered else 0.0,

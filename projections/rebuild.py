@@ -30,7 +30,6 @@ SWAP_LOCK_WAIT = "150ms"
 """How long the swap waits for the live table: requests that arrive meanwhile queue
 behind it, so this bounds their extra wait."""
 SWAP_ATTEMPTS = 50
-VERIFY_ATTEMPTS = 20
 
 
 class Rebuildable(Protocol):
@@ -241,6 +240,9 @@ class Rebuilder:
         position, differences, samples = self._verify(position)
         if differences and not accept_changes:
             raise VerificationFailed(self._target.name, differences, samples)
+        # What was appended while the comparison ran, applied before the lock is asked:
+        # under it, only the last few events remain.
+        position = self._catch_up(position)
         for attempt in range(1, SWAP_ATTEMPTS + 1):
             try:
                 return self._swap_locked(position), differences
@@ -261,25 +263,29 @@ class Rebuilder:
         return position
 
     def _verify(self, position: int) -> tuple[int, int, list[str]]:
-        """Catches up, then compares the two tables in one snapshot that sees the store
-        exactly as far as the rebuilt table got: no lock, requests go on.
+        """Catches up, then compares the two tables in one snapshot: no lock, requests go on.
 
         In a REPEATABLE READ snapshot the inline read models reflect exactly the events
-        it sees (they commit together); when it sees events the rebuild has not
-        applied yet, catch up and look again."""
-        for _ in range(VERIFY_ATTEMPTS):
-            position = self._catch_up(position)
-            with psycopg.connect(self._conninfo, row_factory=dict_row) as conn:
-                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-                with conn.transaction(), conn.cursor() as curs:
-                    head = self._head(curs)
-                    if head <= position:
-                        differences, samples = self._compare(curs)
-                        return position, differences, samples
-        raise RebuildBusy(
-            f"{self._target.name}: appends kept coming faster than the rebuild could verify;"
-            " run the same command again to resume"
-        )
+        it sees (they commit together). The few events it sees that the rebuilt table
+        lacks are applied to it in the same transaction first, so both tables stand at
+        the same event when they are compared, however fast appends come."""
+        position = self._catch_up(position)
+        with psycopg.connect(self._conninfo, row_factory=dict_row) as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            with conn.transaction(), conn.cursor() as curs:
+                head = self._head(curs)
+                while position < head:
+                    notifications = self._recorder.select_notifications(
+                        start=position,
+                        limit=self._batch_size,
+                        stop=head,
+                        inclusive_of_start=False,
+                    )
+                    if not notifications:
+                        break
+                    position = self._write(curs, notifications)
+                differences, samples = self._compare(curs)
+        return position, differences, samples
 
     def _head(self, curs: Cursor[Any]) -> int:
         row = curs.execute(
