@@ -151,7 +151,7 @@ def create_app(
         on_startup=[open_services, open_async],
         on_shutdown=[close_async, close_services],
         request_max_body_size=JSON_BODY_LIMIT,
-        openapi_config=openapi_config(),
+        openapi_config=openapi_config(settings),
         debug=False,
     )
 

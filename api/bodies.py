@@ -4,8 +4,9 @@ Litestar converts bodies leniently ("3" becomes 3, 1e3 becomes 1000), accepts a
 key given twice (the last wins) and recurses without bound into nested arrays.
 A body is checked here first, against the handler's declared Struct, exactly as
 the OpenAPI document describes it: malformed JSON, a repeated key or too deep a
-nesting is a 400; a value of the wrong type or out of bounds, or an unknown
-field, is a 422 that names the field.
+nesting is a 400; a value of the wrong type ("3" for a number) or out of
+bounds, or an unknown field, is a 422 that names the field. A number is an
+integer when it has no fraction (1e3 is 1000), as JSON Schema has it.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def _is_text(value: Any) -> bool:
     return True
 
 
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 1.0 and 1e3 as integers: so does the service."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    return value
+
+
 def check_body(body: bytes, schema: type[msgspec.Struct]) -> None:
     """Raises the ApiError a client should get for this body, if any."""
     if not body:
@@ -79,7 +91,7 @@ def check_body(body: bytes, schema: type[msgspec.Struct]) -> None:
     if not _is_text(value):
         raise ApiError(400, "The request body has a string that is not Unicode text.")
     try:
-        msgspec.json.decode(body, type=schema, strict=True)
+        msgspec.convert(_integral(value), type=schema, strict=True)
     except msgspec.ValidationError as invalid:
         found = _AT.match(str(invalid))
         message = found.group("message") if found else str(invalid)

@@ -63,12 +63,37 @@ class ApiError(HTTPException):
         self.details = list(details)
 
 
-def error_responses(*statuses: int, refused: int = 401) -> dict[int, ResponseSpec]:
-    """The OpenAPI description of an endpoint's errors: `refused` (401, or 403 for
-    signed URLs) and the given statuses, each in the error envelope."""
+ERRORS = {
+    400: "A malformed query parameter, header or JSON body",
+    401: "No API key, or not a live one (`WWW-Authenticate: Bearer`)",
+    403: "The signed URL is not signed, its signature does not match, or it has expired",
+    404: "No such resource in the key's project",
+    408: "The upload sent nothing for UPLOAD_IDLE_TIMEOUT seconds: its bytes were discarded",
+    409: "The resource kept changing under 12 attempts: retry",
+    412: "If-Match does not match the current version, which the `ETag` names",
+    413: "A JSON body over 1 MiB",
+    415: "A body that is not JSON where JSON is expected",
+    422: "A body with wrong types, unknown fields or values that break a rule",
+    500: "A fault of the service (logged, with the request id)",
+    503: "The database (`Retry-After: 2`) or the blob store (`Retry-After: 5`) cannot be"
+    " reached: nothing was changed. Also more than LIMIT_CONCURRENCY connections at once"
+    " (a plain-text answer from the HTTP server)",
+    507: "The file store's disk has less free space than MIN_FREE_DISK_BYTES",
+}
+"""What each error status means, unless an endpoint says more."""
+
+
+def error_responses(*statuses: int | tuple[int, str]) -> dict[int, ResponseSpec]:
+    """The OpenAPI description of an endpoint's errors: each status given (alone, or
+    with what it means there) and 500, each in the error envelope. `api.openapi`
+    adds the headers each status carries."""
+    described = dict(
+        status if isinstance(status, tuple) else (status, ERRORS[status])
+        for status in (*statuses, 500)
+    )
     return {
-        status: ResponseSpec(ErrorEnvelope, description="An error", generate_examples=False)
-        for status in (refused, *statuses)
+        status: ResponseSpec(ErrorEnvelope, description=description, generate_examples=False)
+        for status, description in sorted(described.items())
     }
 
 

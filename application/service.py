@@ -165,7 +165,7 @@ class ResourceService:
             if replay is not None:
                 return replay
             remember_as = (command.idempotency.key, command.idempotency.fingerprint, True)
-        if command.url is None and (command.size_bytes or 0) > self.max_upload_bytes:
+        if (command.size_bytes or 0) > self.max_upload_bytes:
             raise InvalidValue(
                 "size_bytes", f"must be at most the upload limit of {self.max_upload_bytes} bytes"
             )
@@ -414,8 +414,10 @@ class ResourceService:
                 continue
             if item.kind == "object":
                 record = await self.store.find(item.resource_id)
-                if record is not None and record.status == "uploaded" and (
-                    blob_name(record) == item.name
+                if (
+                    record is not None
+                    and record.status == "uploaded"
+                    and (blob_name(record) == item.name)
                 ):
                     continue
             await self.blobs.remove(item.name)

@@ -77,8 +77,12 @@ def valid_link(url: str) -> str:
     """An absolute http or https URL with a host."""
     if len(url) > URL_MAX:
         raise InvalidValue("url", f"must be at most {URL_MAX} characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # a bracketed host that is no IPv6 address, say
+        host = None
+    if host is None or parts.scheme not in ("http", "https"):
         raise InvalidValue("url", "must be an absolute http or https URL")
     if _has_control_characters(url) or any(char.isspace() for char in url):
         raise InvalidValue("url", "must not contain white space or control characters")

@@ -12,7 +12,18 @@ from litestar.params import QueryParameter
 from api.auth import principal_of
 from api.controllers.history import event_fields
 from api.errors import ApiError, error_responses
-from api.parameters import MAX_ID, Page, PerPage, parse_rfc3339, plain_text
+from api.parameters import (
+    DATE_TIME,
+    MAX_ID,
+    PLAIN_TEXT,
+    WHOLE_NUMBERS,
+    Page,
+    PerPage,
+    WholeNumber,
+    parse_rfc3339,
+    plain_text,
+    whole_numbers,
+)
 from api.schemas import ActivityData, ActivityEnvelope, ActivityEvent, Pagination
 from api.services import Services
 from application.access import Principal
@@ -32,26 +43,44 @@ class ActivityController(Controller):
     @get(
         "/",
         operation_id="projectActivity",
+        type_decoders=WHOLE_NUMBERS,
         summary="The project's events across its resources, newest first",
         description="Built by an asynchronous projection: new events appear within a second.",
-        responses=error_responses(400),
+        responses=error_responses(
+            (400, "An unknown type, a malformed time, a value out of range"), 401, 503
+        ),
     )
     async def activity(
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-        actor: Annotated[str | None, QueryParameter(description="Only this user's events")] = None,
+        actor: Annotated[
+            str | None,
+            QueryParameter(description="Only this user's events", schema_extra=PLAIN_TEXT),
+        ] = None,
         type: Annotated[
-            str | None, QueryParameter(description="Only events of this type, e.g. Renamed")
+            str | None,
+            QueryParameter(
+                description="Only events of this type",
+                schema_extra={"type": "string", "enum": list(EVENT_TYPES)},
+            ),
         ] = None,
         resource_id: Annotated[
-            int | None, QueryParameter(ge=1, le=MAX_ID, description="Only this resource's events")
+            WholeNumber | None,
+            QueryParameter(
+                description="Only this resource's events",
+                schema_extra=whole_numbers(1, MAX_ID),
+            ),
         ] = None,
         since: Annotated[
-            str | None, QueryParameter(description="Events at or after this RFC 3339 time")
+            str | None,
+            QueryParameter(
+                description="Events at or after this RFC 3339 time", schema_extra=DATE_TIME
+            ),
         ] = None,
         until: Annotated[
-            str | None, QueryParameter(description="Events before this RFC 3339 time")
+            str | None,
+            QueryParameter(description="Events before this RFC 3339 time", schema_extra=DATE_TIME),
         ] = None,
         page: Page = 1,
         per_page: PerPage = 20,

@@ -9,24 +9,34 @@ from urllib.parse import quote
 
 from litestar import Controller, Request, get, put
 from litestar.di import NamedDependency
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import QueryParameter
 from litestar.response import Redirect, Stream
 
+from api.controllers import allow
 from api.errors import ApiError, error_responses
-from api.parameters import existing_id
+from api.parameters import ResourceId, existing_id, whole_numbers
 from api.services import Services
-from api.signing import SignatureRejected
+from api.signing import EXPIRY_DIGITS, SignatureRejected
 from application.errors import UploadElsewhere, UploadInProgress
 from application.service import ResourceService
 from domain.errors import AlreadyUploaded, LinkHasNoUpload, ResourceDeleted
 
+# Read as text and checked by the signer (`api.signing`): a URL without them, or with
+# values of another shape, is refused with 403 like any URL that is not signed.
 Expires = Annotated[
-    str | None, QueryParameter(description="Expiry, in seconds since the epoch, as signed")
+    str | None,
+    QueryParameter(
+        description="Expiry, in seconds since the epoch, as signed",
+        schema_extra=whole_numbers(0, 10**EXPIRY_DIGITS - 1),
+    ),
 ]
 Signature = Annotated[
-    str | None, QueryParameter(description="HMAC-SHA256 of method, id and expiry")
+    str | None,
+    QueryParameter(
+        description="HMAC-SHA256 of method, id and expiry, in lower-case hex",
+        schema_extra={"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    ),
 ]
-ResourceId = Annotated[int, PathParameter(description="The resource's id")]
 
 
 class _Stalled(Exception):
@@ -59,13 +69,27 @@ class ContentController(Controller):
     path = "/api/resources/{resource_id:int}/content"
     tags = ["content"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
+    options = allow("/")
+
     @put(
         "/",
         operation_id="uploadContent",
         summary="Stream the file's bytes (the signed upload_url)",
         status_code=204,
         request_max_body_size=None,
-        responses=error_responses(404, 409, 413, refused=403),
+        responses=error_responses(
+            403,
+            404,
+            408,
+            (
+                409,
+                "The resource takes no upload (deleted, a link, or already confirmed), another"
+                " upload of it is streaming, or uploads go straight to the bucket",
+            ),
+            (413, "More bytes than the declared size_bytes, or than MAX_UPLOAD_BYTES"),
+            (503, "The database or the blob store cannot be reached: nothing is kept"),
+            507,
+        ),
     )
     async def upload(
         self,
@@ -106,7 +130,9 @@ class ContentController(Controller):
         "/",
         operation_id="downloadContent",
         summary="Stream the file's bytes (the signed download url)",
-        responses=error_responses(404, refused=403),
+        responses=error_responses(
+            403, (404, "No such resource, deleted, a link, or not uploaded yet"), 503
+        ),
     )
     async def download(
         self,

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.errors import unauthorized
+from api.errors import error_responses, unauthorized
 from api.metrics import ServiceMetrics
 from api.schemas import Health, Readiness, ReadinessCheck
 from api.services import Services
@@ -73,6 +73,8 @@ class HealthController(Controller):
         "/metrics",
         operation_id="metrics",
         summary="Prometheus metrics",
+        description="With METRICS_TOKEN set, it asks for `Authorization: Bearer <METRICS_TOKEN>`.",
+        responses=error_responses((401, "METRICS_TOKEN is set and was not sent")),
         media_type=CONTENT_TYPE_LATEST.split("; charset=")[0],  # Litestar adds the charset
     )
     async def metrics(

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
-from litestar.params import PathParameter
 
 from api.auth import principal_of
 from api.errors import error_responses
-from api.parameters import Page, PerPage, existing_id
+from api.parameters import Page, PerPage, ResourceId, existing_id
 from api.schemas import (
     Change,
     HistoryData,
@@ -50,13 +49,16 @@ class HistoryController(Controller):
         "/",
         operation_id="resourceHistory",
         summary="The resource's events, oldest first, with what each changed",
-        responses=error_responses(400, 404),
+        description="A deleted resource's history answers too: the audit trail stays.",
+        responses=error_responses(
+            400, 401, (404, "No resource of this project ever had the id"), 503
+        ),
     )
     async def history(
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-        resource_id: Annotated[int, PathParameter(description="The resource's id")],
+        resource_id: ResourceId,
         page: Page = 1,
         per_page: PerPage = 20,
     ) -> HistoryEnvelope:

@@ -16,16 +16,21 @@ from msgspec import UNSET
 
 from api.auth import caller
 from api.conditions import AnyVersion, parse_if_match
+from api.controllers import allow
 from api.errors import ApiError, error_responses, not_found
 from api.idempotency import idempotency_key
 from api.parameters import (
+    DATE_TIME,
     MAX_ID,
+    WHOLE_NUMBERS,
     Page,
     PerPage,
     ResourceId,
+    WholeNumber,
     existing_id,
     id_or_none,
     parse_rfc3339,
+    whole_numbers,
 )
 from api.representation import etag, outcome_response, resource_out, resource_response
 from api.schemas import (
@@ -81,13 +86,27 @@ class ResourceController(Controller):
     tags = ["resources"]  # noqa: RUF012 - Litestar reads it as a class attribute
     security = [{"BearerAuth": []}]  # noqa: RUF012
 
+    options = allow("/", "/{resource_id:int}")
+
     @post(
         "/",
         operation_id="createResource",
         summary="Register a file to upload, or a link",
         opt={JSON_BODY: CreateResourceBody},
         status_code=201,
-        responses=error_responses(400, 413, 415, 422),
+        responses=error_responses(
+            400,
+            401,
+            (409, "The key was revoked, or the Idempotency-Key's outcome expired, meanwhile"),
+            413,
+            415,
+            (
+                422,
+                "A body that breaks a rule (also: size_bytes above MAX_UPLOAD_BYTES, another"
+                " project_id), or an Idempotency-Key used for another request",
+            ),
+            503,
+        ),
     )
     async def create(
         self,
@@ -107,7 +126,7 @@ class ResourceController(Controller):
         "/",
         operation_id="listResources",
         summary="The project's resources, newest first",
-        responses=error_responses(400),
+        responses=error_responses(400, 401, 503),
     )
     async def list_resources(
         self,
@@ -137,7 +156,13 @@ class ResourceController(Controller):
         "/{resource_id:int}",
         operation_id="getResource",
         summary="One resource, now or as it was at a version or time",
-        responses=error_responses(400, 404),
+        type_decoders=WHOLE_NUMBERS,
+        responses=error_responses(
+            (400, "A malformed version or as_of, or both given"),
+            401,
+            (404, "No such resource, or not at that version or time"),
+            503,
+        ),
     )
     async def get_resource(
         self,
@@ -146,13 +171,18 @@ class ResourceController(Controller):
         resources: NamedDependency[ResourceService],
         resource_id: ResourceId,
         version: Annotated[
-            int | None,
+            WholeNumber | None,
             QueryParameter(
-                ge=1, le=MAX_ID, description="The resource as it was after its N-th event"
+                description="The resource as it was after its N-th event (not with as_of)",
+                schema_extra=whole_numbers(1, MAX_ID),
             ),
         ] = None,
         as_of: Annotated[
-            str | None, QueryParameter(description="The resource as it was at this RFC 3339 time")
+            str | None,
+            QueryParameter(
+                description="The resource as it was at this RFC 3339 time (not with version)",
+                schema_extra=DATE_TIME,
+            ),
         ] = None,
     ) -> Response[ResourceEnvelope]:
         if version is None and as_of is None:
@@ -168,7 +198,21 @@ class ResourceController(Controller):
         operation_id="updateResource",
         summary="Rename, describe, or confirm the upload; returns the state after it",
         opt={JSON_BODY: UpdateResourceBody},
-        responses=error_responses(400, 404, 409, 412, 415, 422),
+        responses=error_responses(
+            (400, "A malformed If-Match or Idempotency-Key, or a body that is not JSON"),
+            401,
+            (404, "No such resource, or it has been deleted"),
+            (
+                409,
+                "upload_incomplete: nothing was uploaded to confirm; size_mismatch: the upload"
+                " is not the declared size; conflict: the resource kept changing (retry)",
+            ),
+            412,
+            (413, "A JSON body over 1 MiB, or confirming an upload over MAX_UPLOAD_BYTES"),
+            415,
+            (422, "A body that breaks a rule, or an Idempotency-Key used for another request"),
+            (503, "The database or the blob store (while confirming) cannot be reached"),
+        ),
     )
     async def update(
         self,
@@ -195,7 +239,14 @@ class ResourceController(Controller):
         "/{resource_id:int}",
         operation_id="deleteResource",
         summary="Delete the resource and its bytes; its history stays",
-        responses=error_responses(400, 404, 409, 412),
+        responses=error_responses(
+            (400, "A malformed If-Match"),
+            401,
+            (404, "No such resource, or it has already been deleted"),
+            409,
+            412,
+            (503, "The database cannot be reached (the blob store's bytes may wait for gc)"),
+        ),
     )
     async def delete_resource(
         self,

@@ -400,10 +400,14 @@ def test_a_declared_size_over_the_upload_limit_is_refused(world: World) -> None:
     assert world.register(size_bytes=UPLOAD_LIMIT).size_bytes == UPLOAD_LIMIT
 
 
-def test_a_link_may_declare_a_size_over_the_upload_limit(world: World) -> None:
-    link = world.register(url="https://example.com/big.iso", size_bytes=UPLOAD_LIMIT * 10)
+def test_a_link_declares_a_size_within_the_upload_limit_too(world: World) -> None:
+    """One rule for size_bytes, as the OpenAPI document states it: at most the limit."""
+    with pytest.raises(InvalidValue) as refused:
+        world.register(url="https://example.com/big.iso", size_bytes=UPLOAD_LIMIT + 1)
 
-    assert (link.kind, link.status, link.size_bytes) == ("link", "uploaded", UPLOAD_LIMIT * 10)
+    assert refused.value.field == "size_bytes"
+    link = world.register(url="https://example.com/big.iso", size_bytes=UPLOAD_LIMIT)
+    assert (link.kind, link.status, link.size_bytes) == ("link", "uploaded", UPLOAD_LIMIT)
 
 
 def test_registered_resources_get_increasing_ids(world: World) -> None:

@@ -1,0 +1,1 @@
+"""The OpenAPI document as the API's contract: a generated client and schemathesis."""
