@@ -18,11 +18,17 @@ import psycopg
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import Composed
 
-from adapters.event_store import ResourceEvents
+from adapters.event_store import ProjectingApplicationRecorder, ResourceEvents
 from adapters.keys import keys_table
-from adapters.resource_store import append_function, id_sequence, outcomes_table
+from adapters.resource_store import (
+    ID_SEQUENCE,
+    OUTCOMES_TABLE,
+    append_function,
+    id_sequence,
+    outcomes_table,
+)
 from projections.activity import ActivityView
-from projections.rebuild import create_state_table_statements
+from projections.rebuild import STATE_TABLE, create_state_table_statements
 from projections.resources import ResourcesProjection
 from projections.shapes import TableShape, version_of_comment
 from projections.timeline import TimelineProjection
@@ -56,6 +62,28 @@ def live_version(datastore: PostgresDatastore, table: str) -> int | None:
     return version_of_comment(row["comment"]) or 1
 
 
+def _complete(
+    datastore: PostgresDatastore,
+    tables: tuple[str, ...],
+    recorder: ProjectingApplicationRecorder,
+    shape: TableShape,
+) -> bool:
+    """Whether every table, the sequence and the current append function exist, and the
+    read model is at the code's projection version (read without taking a lock)."""
+    definition = append_function(recorder).as_string()
+    body = definition.split("$$")[1]
+    with datastore.get_connection() as conn:
+        row = conn.execute(
+            "SELECT bool_and(to_regclass(name) IS NOT NULL) AS tables,"
+            " (SELECT prosrc FROM pg_proc WHERE proname = %s LIMIT 1) AS function"
+            " FROM unnest(%s::text[]) AS name",
+            (f"{recorder.events_table_name}_append", list(tables)),
+        ).fetchone()
+    if row is None or not row["tables"] or row["function"] != body:
+        return False
+    return live_version(datastore, shape.name) == shape.version
+
+
 def create_schema(
     *,
     conninfo: str,
@@ -68,6 +96,27 @@ def create_schema(
     """Creates what is missing, and migrates an old read model by a rebuild."""
     recorder = events.projecting_recorder
     datastore = recorder.datastore
+    snapshots = f"{events.name.lower()}_snapshots"
+    tables = (
+        recorder.events_table_name,
+        snapshots,
+        resources.shape.name,
+        timeline.table,
+        activity.activity_table,
+        activity.tracking_table_name,
+        STATE_TABLE,
+        "api_keys",
+        OUTCOMES_TABLE,
+        ID_SEQUENCE,
+    )
+    if _complete(datastore, tables, recorder, resources.shape):
+        # Nothing to create: take no lock at all. `CREATE ... IF NOT EXISTS` of an
+        # index locks its table even when the index exists, and held up the appends
+        # of running servers whenever a command or a worker started.
+        datastore.register_type_adapters()
+        for projection in (resources, timeline):
+            recorder.project_inline(projection)
+        return
     with schema_lock(conninfo):
         recorder.create_table()
         if events.snapshots is not None:
