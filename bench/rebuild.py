@@ -77,8 +77,10 @@ def timed_rebuild(database_url: str, data_dir: str) -> RebuildRun:
         "sys.exit(code)\n"
     )
     finished = subprocess.run(
-        [sys.executable, "-c", launcher], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", launcher], env=env, capture_output=True, text=True, check=False
     )
+    if finished.returncode != 0:
+        raise RuntimeError(f"the rebuild failed: {finished.stderr.strip()[-600:]}")
     lines = finished.stdout.strip().splitlines()
     peak_kib = int(lines[-1].split()[1])
     summary = lines[-2]
