@@ -2,7 +2,7 @@
 
 With OTEL_EXPORTER_OTLP_ENDPOINT set (the standard variable; the other OTEL_*
 variables work too), every request is a span (Litestar's plugin) and every
-statement a span beneath it (the psycopg instrumentation, in adapters/), exported over
+statement a span beneath it (the database driver's instrumentation, in adapters/), exported over
 OTLP/HTTP. Without it, nothing is instrumented and nothing is paid.
 """
 
