@@ -36,7 +36,7 @@ def tracer_provider(exporter: SpanExporter) -> TracerProvider:
 
 
 def tracing_plugin(provider: TracerProvider) -> OpenTelemetryPlugin:
-    """Traces requests, and (from now on, in this process) every psycopg statement."""
+    """Traces requests, and (from now on, in this process) every database statement."""
     trace_database_calls(provider)
     return OpenTelemetryPlugin(
         OpenTelemetryConfig(tracer_provider=provider, exclude=["/health", "/metrics"])
