@@ -26,7 +26,6 @@ from api.logs import bind_request
 from api.logs import configure as configure_logging
 from api.metrics import ServiceMetrics
 from api.openapi import openapi_config
-from api.redaction import redact_access_log
 from api.request_ids import request_id_of
 from api.request_metrics import on_send, start_clock
 from api.services import Services
@@ -92,7 +91,6 @@ def create_app(
         state["services"] = services
 
     def open_services() -> None:
-        redact_access_log()
         if "services" not in state:
             state["services"] = Services(settings)
         metrics["metrics"] = ServiceMetrics(state["services"])

@@ -1,8 +1,8 @@
-"""Secrets never reach a log line: signed URLs are logged without their query string."""
+"""Secrets never reach a log line: signed URLs are logged without their query string
+(`api.logs` applies this to every record)."""
 
 from __future__ import annotations
 
-import logging
 import re
 
 _SIGNED = re.compile(r"([?&](?:signature|X-Amz-Signature|X-Amz-Credential)=)", re.IGNORECASE)
@@ -14,20 +14,3 @@ def redact(target: str) -> str:
     if question and _SIGNED.search(question + query):
         return f"{path}?[signed query redacted]"
     return target
-
-
-class RedactSignedUrls(logging.Filter):
-    """For uvicorn's access log, whose records carry the request target as an argument."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact(arg) if isinstance(arg, str) and "?" in arg else arg for arg in record.args
-            )
-        return True
-
-
-def redact_access_log() -> None:
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(existing, RedactSignedUrls) for existing in access.filters):
-        access.addFilter(RedactSignedUrls())
