@@ -226,6 +226,8 @@ def run(server_url: str) -> PatchFigures:
         links_key, long_id, new_id = seed_links(links_services)
         files_key = seed_files(files_services)
         links_env, files_env = env_of(links_url, links_dir), env_of(files_url, files_dir)
+        # As make run: LOG_LEVEL's default, so every request writes its log line.
+        files_env["LOG_LEVEL"] = "INFO"
         anchor_port, links_port, files_port = free_port(), free_port(), free_port()
         anchor_command = [
             sys.executable,
