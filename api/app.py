@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar, Request
-from litestar.di import Provide
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.resource_store import PostgresResourceStore
@@ -31,6 +30,7 @@ from api.request_metrics import on_send, start_clock
 from api.services import Services
 from api.settings import Settings
 from api.tracing import tracer_provider_from_env, tracing_plugin
+from api.wiring import METRICS, RESOURCES, SERVICES
 from application.service import ResourceService
 
 logger = logging.getLogger(__name__)
@@ -90,12 +90,14 @@ def create_app(
     if services is not None:
         state["services"] = services
 
-    def open_services() -> None:
+    def open_services(app: Litestar) -> None:
         if "services" not in state:
             state["services"] = Services(settings)
         metrics["metrics"] = ServiceMetrics(state["services"])
         recorder = state["services"].events.projecting_recorder
         recorder.on_recorded.append(metrics["metrics"].count_appended)
+        app.state[SERVICES] = state["services"]
+        app.state[METRICS] = metrics["metrics"]
 
     def close_services() -> None:
         recorder = state["services"].events.projecting_recorder
@@ -103,10 +105,11 @@ def create_app(
         if services is None:
             state.pop("services").close()
 
-    async def open_async() -> None:
+    async def open_async(app: Litestar) -> None:
         service, store = state["services"].resource_service()
         await store.open()
         running["resources"] = (service, store)
+        app.state[RESOURCES] = service
         tasks.add(asyncio.create_task(collect_garbage(service, settings)))
         # What startup built lives as long as the process: out of the collector's
         # way. A full collection then took ~2 ms under load instead of ~27 ms.
@@ -118,15 +121,6 @@ def create_app(
             task.cancel()
         await running.pop("resources")[1].close()
 
-    def provide_resources() -> ResourceService:
-        return running["resources"][0]
-
-    def provide_services() -> Services:
-        return state["services"]
-
-    def provide_metrics() -> ServiceMetrics:
-        return metrics["metrics"]
-
     return Litestar(
         route_handlers=[
             ResourceController,
@@ -135,11 +129,6 @@ def create_app(
             ContentController,
             HealthController,
         ],
-        dependencies={
-            "services": Provide(provide_services, sync_to_thread=False),
-            "metrics": Provide(provide_metrics, sync_to_thread=False),
-            "resources": Provide(provide_resources, sync_to_thread=False),
-        },
         before_request=admit,
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[on_send],

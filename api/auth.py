@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
-from litestar.di import NamedDependency
 
 from api.errors import unauthorized
 from api.request_ids import request_id
+from api.wiring import resources_of
 from application.access import Caller, Principal, key_digest
-from application.service import ResourceService
 
 
 def bearer_secret(request: Request[Any, Any, Any]) -> str:
@@ -36,8 +35,6 @@ def caller(request: Request[Any, Any, Any]) -> Caller:
     return Caller(digest=digest, request_id=request_id(request))
 
 
-async def principal_of(
-    request: Request[Any, Any, Any], resources: NamedDependency[ResourceService]
-) -> Principal:
-    """The principal of the request's live key (a dependency); 401 otherwise."""
-    return await resources.authenticate(caller(request))
+async def principal_of(request: Request[Any, Any, Any]) -> Principal:
+    """The principal of the request's live key; 401 otherwise."""
+    return await resources_of(request).authenticate(caller(request))

@@ -11,13 +11,13 @@ sent. Each label set's metric children are looked up once and kept.
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
 from litestar.types import Message, Scope
 from prometheus_client import Counter, Histogram
 
+from api.logs import log_request
 from api.request_ids import HEADER, request_id_of
 from application.access import ACTING
 
@@ -85,25 +85,20 @@ async def on_send(message: Message, scope: Scope) -> None:
         duration.observe(seconds)
         if errors is not None:
             errors.inc()
-        if _requests.isEnabledFor(logging.INFO):
-            _log_request(scope, method, path, status, seconds)
-
-
-_requests = logging.getLogger("api.requests")
+        _log_request(scope, method, path, status, seconds)
 
 
 def _log_request(scope: Scope, method: str, path: str, status: int, seconds: float) -> None:
     """One line per request: what an operator needs to find it, and whom it acted for."""
     principal = ACTING.get()
-    _requests.log(
-        logging.ERROR if status >= 500 else logging.INFO,
-        "request",
-        extra={
+    log_request(
+        status,
+        {
+            "request_id": request_id_of(scope),
             "method": method,
             "route": path,
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
-            "request_id": request_id_of(scope),
             "key_id": principal.key_id if principal is not None else None,
             "project_id": principal.project_id if principal is not None else None,
         },

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get
-from litestar.di import NamedDependency, Provide
+from litestar import Controller, Request, get
 from litestar.params import QueryParameter
 
 from api.auth import principal_of
@@ -25,8 +24,7 @@ from api.parameters import (
     whole_numbers,
 )
 from api.schemas import ActivityData, ActivityEnvelope, ActivityEvent, Pagination
-from api.services import Services
-from application.access import Principal
+from api.wiring import services_of
 from projections.activity import EVENT_TYPES, ActivityEntry, ActivityFilter
 
 
@@ -37,7 +35,6 @@ def activity_event(entry: ActivityEntry) -> ActivityEvent:
 class ActivityController(Controller):
     path = "/api/activity"
     tags = ["audit"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    dependencies = {"principal": Provide(principal_of)}  # noqa: RUF012
     security = [{"BearerAuth": []}]  # noqa: RUF012
 
     @get(
@@ -52,8 +49,7 @@ class ActivityController(Controller):
     )
     async def activity(
         self,
-        services: NamedDependency[Services],
-        principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
         actor: Annotated[
             str | None,
             QueryParameter(description="Only this user's events", schema_extra=PLAIN_TEXT),
@@ -94,6 +90,8 @@ class ActivityController(Controller):
             since=None if since is None else parse_rfc3339(since, "since"),
             until=None if until is None else parse_rfc3339(until, "until"),
         )
+        principal = await principal_of(request)
+        services = services_of(request)
         found = await services.read(
             services.activity.page, principal.project_id, where, page, per_page
         )

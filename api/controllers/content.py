@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, get, put
-from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Stream
 
@@ -17,8 +16,8 @@ from api.errors import ApiError, error_responses
 from api.parameters import ResourceId, existing_id, whole_numbers
 from api.services import Services
 from api.signing import EXPIRY_DIGITS, SignatureRejected
+from api.wiring import resources_of, services_of
 from application.errors import UploadElsewhere, UploadInProgress
-from application.service import ResourceService
 from domain.errors import AlreadyUploaded, LinkHasNoUpload, ResourceDeleted
 
 # Read as text and checked by the signer (`api.signing`): a URL without them, or with
@@ -94,12 +93,11 @@ class ContentController(Controller):
     async def upload(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
-        resources: NamedDependency[ResourceService],
         resource_id: ResourceId,
         expires: Expires = None,
         signature: Signature = None,
     ) -> None:
+        services, resources = services_of(request), resources_of(request)
         _verify(services, "PUT", resource_id, expires, signature)
         declared = request.headers.get("content-length", "")
         try:
@@ -136,12 +134,12 @@ class ContentController(Controller):
     )
     async def download(
         self,
-        services: NamedDependency[Services],
-        resources: NamedDependency[ResourceService],
+        request: Request[Any, Any, Any],
         resource_id: ResourceId,
         expires: Expires = None,
         signature: Signature = None,
     ) -> Stream | Redirect:
+        services, resources = services_of(request), resources_of(request)
         _verify(services, "GET", resource_id, expires, signature)
         record, name = await resources.download(existing_id(resource_id))
         if resources.blobs.direct:

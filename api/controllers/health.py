@@ -7,14 +7,12 @@ import logging
 from typing import Any
 
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.errors import error_responses, unauthorized
-from api.metrics import ServiceMetrics
 from api.schemas import Health, Readiness, ReadinessCheck
-from api.services import Services
+from api.wiring import metrics_of, services_of
 from application.errors import DatabaseUnavailable
 from projections.status import ProjectionStatus
 
@@ -38,8 +36,9 @@ class HealthController(Controller):
         summary="Readiness: the database answers and projections are within their lag bound",
         responses={503: ResponseSpec(Readiness, description="Not ready", generate_examples=False)},
     )
-    async def ready(self, services: NamedDependency[Services]) -> Response[Readiness]:
+    async def ready(self, request: Request[Any, Any, Any]) -> Response[Readiness]:
         """Answers within a second: a database that does not answer by then is not ready."""
+        services = services_of(request)
         checks: list[ReadinessCheck] = []
         bound = services.settings.ready_max_lag_seconds
 
@@ -80,9 +79,8 @@ class HealthController(Controller):
     async def metrics(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
-        metrics: NamedDependency[ServiceMetrics],
     ) -> bytes:
+        services, metrics = services_of(request), metrics_of(request)
         token = services.settings.metrics_token
         if token is not None:
             presented = request.headers.get("authorization", "").encode()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from litestar import Controller, get
-from litestar.di import NamedDependency, Provide
+from litestar import Controller, Request, get
 
 from api.auth import principal_of
 from api.errors import error_responses
@@ -18,8 +17,7 @@ from api.schemas import (
     HistoryEvent,
     Pagination,
 )
-from api.services import Services
-from application.access import Principal
+from api.wiring import services_of
 from application.history import HistoryEntry
 from projections.activity import ActivityEntry
 
@@ -42,7 +40,6 @@ def event_fields(entry: HistoryEntry | ActivityEntry) -> dict[str, Any]:
 class HistoryController(Controller):
     path = "/api/resources/{resource_id:int}/history"
     tags = ["audit"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    dependencies = {"principal": Provide(principal_of)}  # noqa: RUF012
     security = [{"BearerAuth": []}]  # noqa: RUF012
 
     @get(
@@ -56,12 +53,13 @@ class HistoryController(Controller):
     )
     async def history(
         self,
-        services: NamedDependency[Services],
-        principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
         resource_id: ResourceId,
         page: Page = 1,
         per_page: PerPage = 20,
     ) -> HistoryEnvelope:
+        principal = await principal_of(request)
+        services = services_of(request)
         found = await services.read(
             services.history.page, principal.project_id, existing_id(resource_id), page, per_page
         )

@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 from msgspec import UNSET
 
@@ -42,10 +41,10 @@ from api.schemas import (
     UpdateResourceBody,
 )
 from api.services import Services
+from api.wiring import resources_of, services_of
 from application.access import Principal
 from application.commands import DeleteResource, RegisterResource, UpdateResource
 from application.errors import VersionMismatch
-from application.service import ResourceService
 from projections.resources import record_of
 
 JSON_BODY = "json_body"
@@ -111,10 +110,9 @@ class ResourceController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
-        resources: NamedDependency[ResourceService],
         data: JSONBody[CreateResourceBody],
     ) -> Response[ResourceEnvelope]:
+        services, resources = services_of(request), resources_of(request)
         command = RegisterResource(
             **msgspec.structs.asdict(data),
             idempotency=idempotency_key(request, msgspec.json.encode(data)),
@@ -131,15 +129,14 @@ class ResourceController(Controller):
     async def list_resources(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
-        resources: NamedDependency[ResourceService],
         page: Page = 1,
         per_page: PerPage = 20,
         status: Annotated[
             Literal["uploaded", "pending", "all"], QueryParameter(description="Which resources")
         ] = "uploaded",
     ) -> ResourceListEnvelope:
-        found = await resources.page(caller(request), status, page, per_page)
+        services = services_of(request)
+        found = await resources_of(request).page(caller(request), status, page, per_page)
         return ResourceListEnvelope(
             data=ResourcesData(
                 resources=[resource_out(record, services.links) for record in found.resources]
@@ -167,8 +164,6 @@ class ResourceController(Controller):
     async def get_resource(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
-        resources: NamedDependency[ResourceService],
         resource_id: ResourceId,
         version: Annotated[
             WholeNumber | None,
@@ -185,6 +180,7 @@ class ResourceController(Controller):
             ),
         ] = None,
     ) -> Response[ResourceEnvelope]:
+        services, resources = services_of(request), resources_of(request)
         if version is None and as_of is None:
             _, record = await resources.get(caller(request), id_or_none(resource_id))
             return resource_response(record, services.links)
@@ -217,11 +213,10 @@ class ResourceController(Controller):
     async def update(
         self,
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
-        resources: NamedDependency[ResourceService],
         resource_id: ResourceId,
         data: JSONBody[UpdateResourceBody],
     ) -> Response[ResourceEnvelope]:
+        services = services_of(request)
         changes = msgspec.structs.asdict(data)
         confirm_upload = changes.pop("status") is not UNSET
         command = UpdateResource(
@@ -232,7 +227,7 @@ class ResourceController(Controller):
             idempotency=idempotency_key(request, msgspec.json.encode(data)),
         )
         with version_preconditions():
-            outcome = await resources.update(caller(request), command)
+            outcome = await resources_of(request).update(caller(request), command)
         return outcome_response(outcome, services.links)
 
     @delete(
@@ -251,14 +246,13 @@ class ResourceController(Controller):
     async def delete_resource(
         self,
         request: Request[Any, Any, Any],
-        resources: NamedDependency[ResourceService],
         resource_id: ResourceId,
     ) -> None:
         command = DeleteResource(
             resource_id=id_or_none(resource_id), expected_versions=expected_versions(request)
         )
         with version_preconditions():
-            await resources.delete(caller(request), command)
+            await resources_of(request).delete(caller(request), command)
 
 
 def _in_the_past(

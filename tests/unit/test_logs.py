@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import structlog
 
-from api.logs import bind_request, configure
+from api.logs import REQUEST_ID, bind_request, configure, log_request
+from application.access import ACTING, Principal
 
 
 @pytest.fixture
@@ -25,7 +26,8 @@ def logged() -> Iterator[io.StringIO]:
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
-        structlog.contextvars.clear_contextvars()
+        REQUEST_ID.set(None)
+        ACTING.set(None)
         structlog.reset_defaults()
 
 
@@ -58,3 +60,47 @@ def test_a_signed_url_in_a_record_is_redacted(logged: io.StringIO) -> None:
     line = last_line(logged)
     assert "signature=abc" not in json.dumps(line)
     assert line["url"].startswith("http://h/api/resources/1/content?")
+
+
+def test_a_record_made_during_a_request_names_its_key_and_project(logged: io.StringIO) -> None:
+    bind_request("req-8")
+    ACTING.set(Principal(key_id=3, project_id=4, user_id="u"))
+    logging.getLogger("application.service").warning("the resource kept changing")
+
+    line = last_line(logged)
+    assert (line["request_id"], line["key_id"], line["project_id"]) == ("req-8", 3, 4)
+
+
+def test_the_request_line_is_the_same_line_by_either_way_of_writing_it(
+    logged: io.StringIO,
+) -> None:
+    """The request line skips the standard record and structlog when the handler is the
+    one `configure` made; with a filter on the logger it takes the standard way."""
+    fields = {
+        "request_id": "req-9",
+        "method": "PATCH",
+        "route": "/api/resources/{resource_id}",
+        "status": 200,
+        "duration_ms": 1.25,
+        "key_id": 3,
+        "project_id": 4,
+    }
+    log_request(200, fields)
+    fast = last_line(logged)
+    requests = logging.getLogger("api.requests")
+
+    def passes(record: logging.LogRecord) -> bool:
+        return True
+
+    requests.addFilter(passes)
+    try:
+        log_request(503, fields | {"status": 503})
+    finally:
+        requests.removeFilter(passes)
+    standard = last_line(logged)
+
+    assert fast.pop("timestamp").endswith("Z")
+    assert standard.pop("timestamp").endswith("Z")
+    assert (fast.pop("level"), standard.pop("level")) == ("info", "error")
+    assert fast == standard | {"status": 200}
+    assert fast == {"event": "request", "logger": "api.requests", **fields}
