@@ -14,8 +14,7 @@ change on them without a read, and the guard verifies them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 from uuid import UUID
 
@@ -24,6 +23,7 @@ import psycopg
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import AsyncConnection, errors
+from psycopg.pq import ExecStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -107,6 +107,9 @@ def id_sequence() -> list[Composed]:
             Identifier(ID_SEQUENCE)
         )
     ]
+
+
+TUPLES_OK = ExecStatus.TUPLES_OK
 
 
 class _ConnectionLost(Exception):
@@ -270,23 +273,6 @@ class PostgresResourceStore:
     async def open(self) -> None:
         await self.pool.open(wait=True)
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection[DictRow]]:
-        """A pooled connection; a database that cannot be reached is DatabaseUnavailable.
-
-        A connection that turns out to be dead (the server restarted since it was
-        pooled) is dropped by the pool; the caller checks the others and tries once
-        more."""
-        try:
-            async with self.pool.connection() as conn:
-                yield conn
-        except PoolTimeout as error:
-            raise DatabaseUnavailable("no database connection within the pool's wait") from error
-        except psycopg.OperationalError as error:
-            if _lost(error):
-                raise _ConnectionLost from error
-            raise DatabaseUnavailable(str(error)[:200]) from error
-
     async def ping(self) -> None:
         """Raises DatabaseUnavailable unless the database answers."""
         await self._one(b"SELECT 1 AS one", ())
@@ -318,16 +304,19 @@ class PostgresResourceStore:
     async def _rows(
         self, query: bytes | Composed, params: Any, *, first_only: bool = False
     ) -> list[dict[str, Any]]:
+        """The rows of one statement on a pooled connection (autocommit: no transaction).
+
+        A database that cannot be reached is DatabaseUnavailable. A connection that
+        turns out to be dead (the server restarted since it was pooled) is dropped by
+        the pool; the others are checked and the statement tried once more.
+
+        The pool's `getconn`/`putconn` rather than its `connection()` context: that
+        adds two generator context managers and a COMMIT call per statement, which
+        autocommit makes a no-op — about a twentieth of a GET's CPU time.
+        """
         for attempt in (1, 2):
             try:
-                async with self._connection() as conn:
-                    cursor = await conn.execute(query, params, prepare=True)
-                    if cursor.description is None:  # a statement that returns no rows
-                        return []
-                    if first_only:
-                        row = await cursor.fetchone()
-                        return [] if row is None else [row]
-                    return await cursor.fetchall()
+                return await self._rows_once(query, params, first_only)
             except _ConnectionLost as lost:
                 if attempt == 2:
                     raise DatabaseUnavailable("the database connection was lost") from lost
@@ -338,6 +327,29 @@ class PostgresResourceStore:
                 for listener in self.on_connection_lost:
                     listener()
         raise AssertionError("unreachable")
+
+    async def _rows_once(
+        self, query: bytes | Composed, params: Any, first_only: bool
+    ) -> list[dict[str, Any]]:
+        try:
+            conn = await self.pool.getconn()
+        except PoolTimeout as error:
+            raise DatabaseUnavailable("no database connection within the pool's wait") from error
+        try:
+            cursor = await conn.execute(query, params, prepare=True)
+            result = cursor.pgresult
+            if result is None or result.status != TUPLES_OK:  # a statement without rows
+                return []
+            if first_only:
+                row = await cursor.fetchone()
+                return [] if row is None else [row]
+            return await cursor.fetchall()
+        except psycopg.OperationalError as error:
+            if _lost(error):
+                raise _ConnectionLost from error
+            raise DatabaseUnavailable(str(error)[:200]) from error
+        finally:
+            await self.pool.putconn(conn)
 
     async def authenticate(self, caller: Caller) -> Principal:
         return self._principal(
