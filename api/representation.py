@@ -6,10 +6,12 @@ so a field added to the row and to `ResourceOut` needs no code here.
 
 from __future__ import annotations
 
-from datetime import UTC
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar import Response
+from msgspec import UNSET, UnsetType
 
 from api.idempotency import REPLAYED
 from api.schemas import ResourceData, ResourceEnvelope, ResourceOut
@@ -25,23 +27,50 @@ if _UNKNOWN:  # checked at import: a field shown to clients that the row lacks
     raise TypeError(f"ResourceOut fields missing from ResourceRecord: {sorted(_UNKNOWN)}")
 
 
+MOMENTS = ("created_at", "updated_at")
+"""Shown in UTC whatever the database session's time zone."""
+_NO_OFFSET = timedelta(0)
+
+
+def _copier() -> Callable[..., ResourceOut]:
+    """`ResourceOut(<each copied field>=record.<field>, **computed)`, written out once:
+    a dict of the copied fields built per record, then unpacked, cost a list page of
+    twenty resources ~25 µs."""
+    plain = [field for field in COPIED if field not in MOMENTS]
+    source = (
+        "def copy(record, created_at, updated_at, url, upload_url):\n"
+        "    return ResourceOut("
+        + "".join(f"{field}=record.{field}, " for field in plain)
+        + "created_at=created_at, updated_at=updated_at, url=url, upload_url=upload_url)\n"
+    )
+    namespace: dict[str, Any] = {"ResourceOut": ResourceOut}
+    exec(source, namespace)  # noqa: S102 - names from the two structs' own fields
+    copy: Callable[..., ResourceOut] = namespace["copy"]
+    return copy
+
+
+_copy = _copier()
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.utcoffset() == _NO_OFFSET else moment.astimezone(UTC)
+
+
 def resource_out(
     record: ResourceRecord, links: ContentLinks, *, offer_upload: bool = True
 ) -> ResourceOut:
-    values: dict[str, Any] = {field: getattr(record, field) for field in COPIED}
-    values["created_at"] = record.created_at.astimezone(UTC)
-    values["updated_at"] = record.updated_at.astimezone(UTC)
+    upload_url: str | UnsetType = UNSET
     if record.kind == "link":
-        values["url"] = record.link_url
+        url = record.link_url
     elif record.status == "uploaded":
-        values["url"] = links.download(record)
+        url = links.download(record)
     else:
-        values["url"] = None
+        url = None
         if offer_upload:
             # A pending file's upload URL is handed out again on every read, so a
             # client whose URL expired before it finished can still upload.
-            values["upload_url"] = links.upload(record)
-    return ResourceOut(**values)
+            upload_url = links.upload(record)
+    return _copy(record, _utc(record.created_at), _utc(record.updated_at), url, upload_url)
 
 
 def etag(version: int) -> str:

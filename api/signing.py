@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Callable
 
 from application.ports import BlobStore
 from application.service import blob_name
@@ -66,19 +67,54 @@ class UrlSigner:
 
 class ContentLinks:
     """The signed URLs a resource's representation carries: the service's own content
-    endpoint for the file store, the bucket itself for a direct (S3) store."""
+    endpoint for the file store, the bucket itself for a direct (S3) store.
 
-    def __init__(self, signer: UrlSigner, blobs: BlobStore, ttl_seconds: int) -> None:
+    A URL made in the current second is handed out again rather than signed again:
+    within a second the signature is the same (the file store's expiry counts whole
+    seconds; a bucket's presigned URL carries its second), and a list page shows
+    the same twenty resources to every client — twenty HMACs per page otherwise.
+    """
+
+    RECENT = 4096
+    """URLs kept for the current second (all are dropped when there are more)."""
+
+    def __init__(
+        self,
+        signer: UrlSigner,
+        blobs: BlobStore,
+        ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._signer = signer
         self._blobs = blobs
         self._ttl = ttl_seconds
+        self._clock = clock
+        self._recent: dict[tuple[str, int | str], tuple[int, str]] = {}
 
     def upload(self, record: ResourceRecord) -> str:
         if self._blobs.direct:
-            return self._blobs.upload_url(record.id, self._ttl)
-        return self._signer.content_url("PUT", record.id)
+            return self._made(
+                "PUT", record.id, lambda _: self._blobs.upload_url(record.id, self._ttl)
+            )
+        return self._made(
+            "PUT", record.id, lambda now: self._signer.content_url("PUT", record.id, now)
+        )
 
     def download(self, record: ResourceRecord) -> str:
         if self._blobs.direct:
-            return self._blobs.download_url(blob_name(record), self._ttl)
-        return self._signer.content_url("GET", record.id)
+            name = blob_name(record)
+            return self._made("GET", name, lambda _: self._blobs.download_url(name, self._ttl))
+        return self._made(
+            "GET", record.id, lambda now: self._signer.content_url("GET", record.id, now)
+        )
+
+    def _made(self, method: str, subject: int | str, make: Callable[[int], str]) -> str:
+        now = int(self._clock())
+        found = self._recent.get((method, subject))
+        if found is not None and found[0] == now:
+            return found[1]
+        url = make(now)
+        if len(self._recent) >= self.RECENT:
+            self._recent.clear()
+        self._recent[method, subject] = (now, url)
+        return url

@@ -50,6 +50,16 @@ def fresh_database(server_url: str, name: str) -> str:
     return make_conninfo("", **params)
 
 
+def settle(database_url: str) -> None:
+    """VACUUM ANALYZE the whole database, as autovacuum would soon after seeding: both
+    the anchor and the service are measured as a live database runs, with statistics
+    (without them the planner guesses one row per project and sorts whole projects)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -37,6 +37,7 @@ from bench.common import (
     server,
     server_process,
     service_command,
+    settle,
 )
 from bench.load import LoadResult, median, wrk
 from bench.seeding import new_file, seed_uploaded_files
@@ -267,6 +268,8 @@ def run(server_url: str) -> PatchFigures:
             for target in (anchor, links, files):  # warm up
                 wrk(target.base, "patch.lua", str(RESOURCES), target.key, seconds=3)
             files.caught_up()
+            for database in (links_url, files_url):  # the anchor's table is in links_url
+                settle(database)
             variants: dict[str, list[Comparison]] = {LINKS: [], FILES: []}
             for label, script, count, seconds in LOADS:
                 theirs: list[LoadResult] = []

@@ -237,6 +237,7 @@ class Rebuilder:
 
     def _swap(self, position: int, *, accept_changes: bool) -> tuple[int, int]:
         """Verifies, then swaps; the live table is locked only for the swap itself."""
+        self._analyze()
         position, differences, samples = self._verify(position)
         if differences and not accept_changes:
             raise VerificationFailed(self._target.name, differences, samples)
@@ -255,6 +256,16 @@ class Rebuilder:
             f"{self._target.name}: the live table stayed busy; nothing was swapped."
             " Run the same command again to resume."
         )
+
+    def _analyze(self) -> None:
+        """Gathers the rebuilt table's statistics before it goes live.
+
+        A table filled by COPY has none until autovacuum comes by, up to a minute
+        later; meanwhile the planner guesses one row per project, and a list page
+        read and sorted all of a project's rows (1.5 ms for 1,000) instead of
+        walking an index to its LIMIT (0.4 ms)."""
+        with psycopg.connect(self._conninfo, autocommit=True) as conn:
+            conn.execute(SQL("ANALYZE {0}").format(Identifier(self.aside)))
 
     def _catch_up(self, position: int) -> int:
         while notifications := self._next_batch(position):
