@@ -213,8 +213,10 @@ class PostgresResourceStore:
                 "autocommit": True,
                 "connect_timeout": CONNECT_TIMEOUT,
                 # A request never waits long on a lock (a rebuild's swap) or a statement.
+                # Times in UTC: psycopg then makes datetimes without a zone lookup, and
+                # they are shown in UTC as they are.
                 "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
-                f" -c lock_timeout={LOCK_TIMEOUT_MS}",
+                f" -c lock_timeout={LOCK_TIMEOUT_MS} -c TimeZone=UTC",
             },
             min_size=min(4, pool_size),  # grows to max_size under load
             max_size=pool_size,

@@ -7,7 +7,7 @@ so a field added to the row and to `ResourceOut` needs no code here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Response
@@ -29,7 +29,6 @@ if _UNKNOWN:  # checked at import: a field shown to clients that the row lacks
 
 MOMENTS = ("created_at", "updated_at")
 """Shown in UTC whatever the database session's time zone."""
-_NO_OFFSET = timedelta(0)
 
 
 def _copier() -> Callable[..., ResourceOut]:
@@ -53,7 +52,7 @@ _copy = _copier()
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment if moment.utcoffset() == _NO_OFFSET else moment.astimezone(UTC)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def resource_out(
