@@ -104,3 +104,20 @@ def test_the_request_line_is_the_same_line_by_either_way_of_writing_it(
     assert (fast.pop("level"), standard.pop("level")) == ("info", "error")
     assert fast == standard | {"status": 200}
     assert fast == {"event": "request", "logger": "api.requests", **fields}
+
+
+def test_at_warning_only_requests_answered_with_a_5xx_are_logged() -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    stream = io.StringIO()
+    try:
+        configure("WARNING", "json", stream=stream)
+        fields = {"request_id": "req-10", "method": "GET", "route": "/api/resources"}
+        log_request(200, fields | {"status": 200})
+        log_request(503, fields | {"status": 503})
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["status"], line["level"]) for line in lines] == [(503, "error")]
