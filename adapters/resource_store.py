@@ -39,6 +39,7 @@ from application.errors import (
 from application.ports import Guard, Outcome, RememberedOutcome, ResourcePage, StatusFilter
 from domain.resource import Resource
 from projections.resources import ResourceRecord, ResourcesProjection
+from projections.shapes import keyword_call
 from projections.timeline import TimelineProjection
 
 GUARD_REFUSED = "RSG01"
@@ -157,15 +158,13 @@ def _record_maker(
 ) -> Callable[[Sequence[Any]], ResourceRecord | None]:
     """`Row(<field>=row[<its position>], ...)`, or None where the row has no resource (a
     LEFT JOIN that found none), written out once per statement."""
-    source = (
-        "def record(row):\n"
-        f"    if row[{at['id']}] is None:\n"
-        "        return None\n"
-        "    return Row(" + ", ".join(f"{field}=row[{at[field]}]" for field in fields) + ")\n"
+    record: Callable[[Sequence[Any]], ResourceRecord | None] = keyword_call(
+        "record",
+        row_type,
+        ("row",),
+        {field: f"row[{at[field]}]" for field in fields},
+        guard=f"if row[{at['id']}] is None: return None",
     )
-    namespace: dict[str, Any] = {"Row": row_type}
-    exec(source, namespace)  # noqa: S102 - names and positions from our own statements
-    record: Callable[[Sequence[Any]], ResourceRecord | None] = namespace["record"]
     return record
 
 
