@@ -17,6 +17,8 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, Notification, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from msgspec import Struct
+from psycopg import Connection
+from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
 from psycopg.types.json import Jsonb
 
@@ -117,21 +119,34 @@ class ActivityView(PostgresTrackingRecorder):
         self.activity_table = activity_table
         self.sql_create_statements.extend(create_activity_statements(activity_table))
         name = Identifier(activity_table)
-        self._insert = SQL(
-            "INSERT INTO {name} (id, project_id, resource_id, version, type, occurred_at,"
-            " actor, key_id, request_id, changes)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        self._copy = SQL(
+            "COPY {name} (id, project_id, resource_id, version, type, occurred_at,"
+            " actor, key_id, request_id, changes) FROM STDIN"
         ).format(name=name)
         self._project_of = SQL(
             "SELECT project_id FROM {name} WHERE resource_id = %s LIMIT 1"
         ).format(name=name)
 
-    def record(self, rows: Sequence[tuple[Any, ...]], tracking: Tracking) -> None:
-        """Inserts a batch of feed rows and its tracking record in one transaction."""
-        with self.datastore.transaction(commit=True) as curs:
+    def write(
+        self, session: Connection[Any], rows: Sequence[tuple[Any, ...]], tracking: Tracking
+    ) -> None:
+        """Writes a batch of feed rows and its tracking record, in the caller's transaction.
+
+        The rows go in one COPY: one statement for the database to run, where an
+        INSERT per row cost the runner a third of its time and the database one
+        execution per event. A row already there (an id is unique) fails the COPY
+        as it failed the INSERT, and the transaction with it."""
+        with session.cursor(row_factory=dict_row) as curs:
             if rows:
-                curs.executemany(self._insert, rows)
+                with curs.copy(self._copy) as copy:
+                    for row in rows:
+                        copy.write_row(row)
             self._insert_tracking(curs, tracking)
+
+    def tracked_position(self, session: Connection[Any], application_name: str) -> int:
+        """The last position recorded for `application_name`, read on `session` (0: none)."""
+        with session.cursor(row_factory=dict_row) as curs:
+            return self._max_tracking_id(application_name, curs) or 0
 
     def page(
         self, project_id: int, where: ActivityFilter, page: int, per_page: int

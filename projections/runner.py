@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -24,8 +24,10 @@ from projections.activity import UPSTREAM, ActivityProjection, ActivityView
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-GATHER_SECONDS = 0.05
-"""After a notification, how long the runner lets appends gather into one batch."""
+GATHER_SECONDS = 0.1
+"""While appends come, how long the runner lets them gather into one batch (the feed
+then trails the store by about this much; each batch costs the runner about a
+millisecond of its own, whatever its size)."""
 
 
 def runner_lock_key(table: str) -> str:
@@ -44,6 +46,36 @@ def runner_is_active(session: psycopg.Connection[Any], table: str) -> bool:
     return True
 
 
+class EventsAfter:
+    """Reads the store's events after a position, on the caller's session (the
+    library's `select_notifications` takes a pooled connection of its own)."""
+
+    def __init__(self, recorder: PostgresApplicationRecorder) -> None:
+        self._select = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state"
+            " FROM {schema}.{table} WHERE notification_id > %s"
+            " ORDER BY notification_id LIMIT %s"
+        ).format(
+            schema=Identifier(recorder.datastore.schema),
+            table=Identifier(recorder.events_table_name),
+        )
+
+    def after(
+        self, session: psycopg.Connection[tuple[Any, ...]], position: int, limit: int
+    ) -> list[Notification]:
+        rows = session.execute(self._select, (position, limit), prepare=True).fetchall()
+        return [
+            Notification(
+                id=row[0],
+                originator_id=row[1],
+                originator_version=row[2],
+                topic=row[3],
+                state=bytes(row[4]),
+            )
+            for row in rows
+        ]
+
+
 class ActivityRunner:
     def __init__(
         self,
@@ -57,6 +89,7 @@ class ActivityRunner:
     ) -> None:
         self._connect = connect
         self._recorder = recorder
+        self._events = EventsAfter(recorder)
         self._view = view
         self._projection = projection
         self._batch_size = batch_size
@@ -97,27 +130,50 @@ class ActivityRunner:
         return bool(row and row[0])
 
     def _process(self, session: psycopg.Connection[tuple[Any, ...]], stop: threading.Event) -> None:
-        session.execute(SQL("LISTEN {0}").format(Identifier(self._recorder.channel_name)))
+        """Projects batch after batch on the session that holds the lock, so that no
+        batch is written once the lock is gone (its session is the writer's).
+
+        Behind, it reads the next batch at once; busy, it reads again after a moment,
+        so appends gather into batches; caught up, it listens for the next append. It
+        does not listen while busy: every commit wakes a listening session, which
+        cost the database about as much as projecting the event."""
         self._position = None
+        listening = False
         while not stop.is_set():
             try:
-                processed = self.process_batch()
-            except IntegrityError:
+                processed = self.process_batch(session)
+            except (IntegrityError, psycopg.IntegrityError):
                 # Our position moved under us (a rebuild swapped the feed in, or
                 # another runner got there first): read it again and go on.
                 logger.info("tracking position moved; continuing from the new one")
                 self._position = None
                 continue
-            if processed < self._batch_size:
+            if processed >= self._batch_size:
+                continue
+            if processed:
+                if listening:
+                    session.execute(SQL("UNLISTEN {0}").format(self._channel))
+                    listening = False
+                stop.wait(GATHER_SECONDS)
+            elif not listening:
+                # Listen, then read once more: an append that committed between the
+                # last read and LISTEN is read now rather than missed.
+                session.execute(SQL("LISTEN {0}").format(self._channel))
+                listening = True
+            else:
                 self._wait_for_appends(session, stop)
+
+    @property
+    def _channel(self) -> Identifier:
+        return Identifier(self._recorder.channel_name)
 
     def _wait_for_appends(
         self, session: psycopg.Connection[tuple[Any, ...]], stop: threading.Event
     ) -> None:
-        """Sleeps until an append notifies, then a moment more, so that a busy store is
-        projected in batches rather than one event per wake-up (which cost the runner
-        eight times the CPU per event). A second without a notification proves the
-        session, and so the lock, still lives."""
+        """Sleeps until an append notifies, then a moment more, so that appends after
+        a quiet spell are projected in a batch rather than one event per wake-up
+        (which cost the runner eight times the CPU per event). A second without a
+        notification proves the session, and so the lock, still lives."""
         notified = False
         for _ in session.notifies(timeout=1.0, stop_after=1):
             notified = True
@@ -128,20 +184,26 @@ class ActivityRunner:
         for _ in session.notifies(timeout=0, stop_after=10_000):
             pass  # those appends are read with the batch
 
-    def process_batch(self) -> int:
-        """Projects the next batch after the tracked position; returns its size."""
+    def process_batch(self, session: psycopg.Connection[tuple[Any, ...]] | None = None) -> int:
+        """Projects the next batch after the tracked position; returns its size.
+
+        On `session` (a session of its own when not given): the batch is read with
+        one statement, and its rows and tracking record written in one transaction."""
+        if session is None:
+            with self._connect() as own:
+                own.autocommit = True
+                return self.process_batch(own)
         position = self._position
         if position is None:
-            position = self._view.max_tracking_id(UPSTREAM) or 0
-        notifications = self._recorder.select_notifications(
-            start=position, limit=self._batch_size, inclusive_of_start=False
-        )
+            position = self._view.tracked_position(session, UPSTREAM)
+        notifications = self._events.after(session, position, self._batch_size)
         if not notifications:
             return 0
         started = time.perf_counter()
         try:
             rows = self._projection.rows(notifications)
-            self._view.record(rows, Tracking(UPSTREAM, notifications[-1].id))
+            with session.transaction():
+                self._view.write(session, rows, Tracking(UPSTREAM, notifications[-1].id))
         except Exception:
             self._projection.states.forget()
             self._position = None
