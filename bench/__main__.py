@@ -14,17 +14,20 @@ def print_patch_figures(server_url: str) -> None:
     generator = "wrk" if wrk_available() else "in-repo load generator (no wrk)"
     print(
         f"== PATCH and GET against the CRUD anchor (1 worker each, {generator}, 16 connections,"
-        f" rounds anchor, links, files x{patch.ROUNDS}) =="
+        f" rounds anchor, links, files x{patch.ROUNDS}, anchor; each run's ratio against the"
+        " anchor runs on either side, median and range of the rounds) =="
     )
     figures = patch.run(server_url)
     for variant, comparisons in figures.variants.items():
         print(f"  {variant} ({patch.VARIANTS[variant]}):")
         for comparison in comparisons:
             ours, theirs = comparison.service, comparison.anchor
+            low, high = comparison.spread
             print(
                 f"    {comparison.label:<15} service {ours.rps:7,.0f}/s p99 {ours.p99_ms:6.2f} ms"
                 f" | CRUD {theirs.rps:7,.0f}/s p99 {theirs.p99_ms:6.2f} ms"
-                f" | ratio {comparison.ratio:4.2f}, p99 x{comparison.p99_ratio:4.2f}{_failed(ours)}"
+                f" | ratio {comparison.ratio:4.2f} ({low:4.2f}-{high:4.2f}),"
+                f" p99 x{comparison.p99_ratio:4.2f}{_failed(ours)}"
             )
     print(
         f"  goals: PATCH {patch.FILES} >= 0.70 with p99 <= 2x; links PATCH no lower than"

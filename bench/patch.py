@@ -19,6 +19,7 @@ its processes — where each variant's PATCH spends the machine's two cores.
 
 from __future__ import annotations
 
+import statistics
 import sys
 import tempfile
 import time
@@ -43,7 +44,7 @@ from bench.load import LoadResult, median, wrk
 from bench.seeding import new_file, seed_uploaded_files
 
 RESOURCES = 1000
-ROUNDS = 3
+ROUNDS = 5
 SIGNING_KEY = "bench-signing-key-of-at-least-32-bytes"
 UPSTREAM = "Resources"
 """The tracking name under which the activity runner records its position."""
@@ -56,25 +57,52 @@ VARIANTS = {
     FILES: "serve with its projection runner; uploaded files: each answer signs a URL",
 }
 LOADS = (  # label, script, resources (0: the list page), seconds
-    ("PATCH (rename)", "patch.lua", RESOURCES, 10),
-    ("GET one", "get.lua", RESOURCES, 5),
-    ("GET list page", "get.lua", 0, 5),
+    ("PATCH (rename)", "patch.lua", RESOURCES, 6),
+    ("GET one", "get.lua", RESOURCES, 3),
+    ("GET list page", "get.lua", 0, 3),
 )
 
 
 @dataclass(frozen=True)
 class Comparison:
+    """A variant's runs against the anchor's: medians of each, and of the rounds' ratios.
+
+    Each run of the service is compared with the anchor's runs just before and after
+    it (their mean): the machine's speed drifts over a bench (by a fifth between
+    runs a minute apart, here), and a ratio of runs made seconds apart is what
+    that drift does not move. The ratio printed is the median of those."""
+
     label: str
     service: LoadResult
     anchor: LoadResult
+    rounds: tuple[tuple[float, float], ...]
+    """Per round: the service's rate and p99 over the mean of its neighbouring anchor runs'."""
 
     @property
     def ratio(self) -> float:
-        return self.service.rps / self.anchor.rps
+        return statistics.median(rate for rate, _ in self.rounds)
 
     @property
     def p99_ratio(self) -> float:
-        return self.service.p99_ms / self.anchor.p99_ms
+        return statistics.median(p99 for _, p99 in self.rounds)
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        """The lowest and highest of the rounds' rate ratios."""
+        rates = [rate for rate, _ in self.rounds]
+        return min(rates), max(rates)
+
+
+def compare(label: str, ours: list[LoadResult], anchors: list[LoadResult]) -> Comparison:
+    """`anchors` has one run more than `ours`: before the first round and after each."""
+    rounds = tuple(
+        (
+            run.rps / ((before.rps + after.rps) / 2),
+            run.p99_ms / ((before.p99_ms + after.p99_ms) / 2),
+        )
+        for run, before, after in zip(ours, anchors[:-1], anchors[1:], strict=True)
+    )
+    return Comparison(label, median(ours), median(anchors), rounds)
 
 
 @dataclass
@@ -272,16 +300,17 @@ def run(server_url: str) -> PatchFigures:
                 settle(database)
             variants: dict[str, list[Comparison]] = {LINKS: [], FILES: []}
             for label, script, count, seconds in LOADS:
-                theirs: list[LoadResult] = []
+                # anchor, links, files, anchor, links, files, ..., anchor
+                theirs = [anchor.load(script, str(count), seconds=seconds)]
                 ours: dict[str, list[LoadResult]] = {LINKS: [], FILES: []}
                 for _ in range(ROUNDS):
-                    theirs.append(anchor.load(script, str(count), seconds=seconds))
                     for target in (links, files):
                         ours[target.variant].append(
                             target.load(script, str(count), seconds=seconds)
                         )
+                    theirs.append(anchor.load(script, str(count), seconds=seconds))
                 for variant, results in ours.items():
-                    variants[variant].append(Comparison(label, median(results), median(theirs)))
+                    variants[variant].append(compare(label, results, theirs))
             flat_new = wrk(
                 links_base, "patch_one.lua", str(new_id), links_key, seconds=5, connections=1
             )
