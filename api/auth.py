@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Request
 
 from api.errors import unauthorized
+from api.raw_headers import header as raw_header
 from api.request_ids import request_id
 from api.wiring import resources_of
 from application.access import Caller, Principal, key_digest
@@ -18,7 +19,7 @@ from application.access import Caller, Principal, key_digest
 
 def bearer_secret(request: Request[Any, Any, Any]) -> str:
     """The key sent as `Authorization: Bearer <key>`; 401 when there is none."""
-    header = request.headers.get("authorization")
+    header = raw_header(request.scope, b"authorization")
     if not header:
         raise unauthorized("An API key is required: send Authorization: Bearer <key>.")
     scheme, _, secret = header.partition(" ")

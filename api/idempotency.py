@@ -11,26 +11,30 @@ import hashlib
 import re
 from typing import Any
 
+import msgspec
 from litestar import Request
+from msgspec import Struct
 
 from api.errors import ApiError
+from api.raw_headers import header
 from application.commands import IdempotencyKey
 
 HEADER = "idempotency-key"
+_HEADER = HEADER.encode()
 REPLAYED = "Idempotent-Replayed"
 _KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,255}")
 
 
-def idempotency_key(
-    request: Request[Any, Any, Any], canonical_body: bytes
-) -> IdempotencyKey | None:
-    """The request's Idempotency-Key with its fingerprint; None without the header."""
-    key = request.headers.get(HEADER)
+def idempotency_key(request: Request[Any, Any, Any], body: Struct) -> IdempotencyKey | None:
+    """The request's Idempotency-Key with its fingerprint (of the method, the path and
+    the decoded body, encoded again: the same for the same fields however they were
+    sent); None without the header."""
+    key = header(request.scope, _HEADER)
     if key is None:
         return None
     if not _KEY_SHAPE.fullmatch(key):
         raise ApiError(400, "Idempotency-Key must be 1 to 255 visible ASCII characters.")
     fingerprint = hashlib.sha256(
-        b"\n".join([request.method.encode(), request.url.path.encode(), canonical_body])
+        b"\n".join([request.method.encode(), request.url.path.encode(), msgspec.json.encode(body)])
     ).digest()
     return IdempotencyKey(key=key, fingerprint=fingerprint)

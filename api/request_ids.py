@@ -12,6 +12,8 @@ from typing import Any
 from litestar import Request
 from litestar.types import Scope
 
+from api.raw_headers import header
+
 HEADER = "x-request-id"
 _ACCEPTABLE = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 _STATE_KEY = "request_id"
@@ -28,11 +30,7 @@ def request_id_of(scope: Scope) -> str:
     state: dict[str, Any] = scope.setdefault("state", {})
     request_id = state.get(_STATE_KEY)
     if request_id is None:
-        incoming = ""
-        for name, value in scope.get("headers", ()):
-            if name == _HEADER:
-                incoming = value.decode("latin-1")
-                break
+        incoming = header(scope, _HEADER) or ""
         request_id = incoming if _ACCEPTABLE.fullmatch(incoming) else _new_id()
         state[_STATE_KEY] = request_id
     return str(request_id)

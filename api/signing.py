@@ -92,28 +92,29 @@ class ContentLinks:
         self._recent: dict[tuple[str, int | str], tuple[int, str]] = {}
 
     def upload(self, record: ResourceRecord) -> str:
-        if self._blobs.direct:
-            return self._made(
-                "PUT", record.id, lambda _: self._blobs.upload_url(record.id, self._ttl)
-            )
-        return self._made(
-            "PUT", record.id, lambda now: self._signer.content_url("PUT", record.id, now)
-        )
-
-    def download(self, record: ResourceRecord) -> str:
-        if self._blobs.direct:
-            name = blob_name(record)
-            return self._made("GET", name, lambda _: self._blobs.download_url(name, self._ttl))
-        return self._made(
-            "GET", record.id, lambda now: self._signer.content_url("GET", record.id, now)
-        )
-
-    def _made(self, method: str, subject: int | str, make: Callable[[int], str]) -> str:
         now = int(self._clock())
-        found = self._recent.get((method, subject))
+        found = self._recent.get(("PUT", record.id))
         if found is not None and found[0] == now:
             return found[1]
-        url = make(now)
+        if self._blobs.direct:
+            url = self._blobs.upload_url(record.id, self._ttl)
+        else:
+            url = self._signer.content_url("PUT", record.id, now)
+        return self._keep("PUT", record.id, now, url)
+
+    def download(self, record: ResourceRecord) -> str:
+        now = int(self._clock())
+        subject: int | str = blob_name(record) if self._blobs.direct else record.id
+        found = self._recent.get(("GET", subject))
+        if found is not None and found[0] == now:
+            return found[1]
+        if isinstance(subject, str):
+            url = self._blobs.download_url(subject, self._ttl)
+        else:
+            url = self._signer.content_url("GET", subject, now)
+        return self._keep("GET", subject, now, url)
+
+    def _keep(self, method: str, subject: int | str, now: int, url: str) -> str:
         if len(self._recent) >= self.RECENT:
             self._recent.clear()
         self._recent[method, subject] = (now, url)

@@ -31,6 +31,7 @@ from api.parameters import (
     parse_rfc3339,
     whole_numbers,
 )
+from api.raw_headers import header
 from api.representation import etag, outcome_response, resource_out, resource_response
 from api.schemas import (
     CreateResourceBody,
@@ -53,17 +54,16 @@ JSON_BODY = "json_body"
 
 def require_json(request: Request[Any, Any, Any]) -> None:
     """A body that says it is something other than JSON is refused with 415."""
-    # The raw headers: building Litestar's Headers object shows in PATCH profiles.
-    raw = next((value for name, value in request.scope["headers"] if name == b"content-type"), None)
+    raw = header(request.scope, b"content-type")
     if raw is None:
         return
-    media_type = raw.decode("latin-1").split(";", 1)[0].strip().lower()
+    media_type = raw.split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise ApiError(415, "Send the body as application/json.")
 
 
 def expected_versions(request: Request[Any, Any, Any]) -> frozenset[int] | None:
-    condition = parse_if_match(request.headers.get("if-match"))
+    condition = parse_if_match(header(request.scope, b"if-match"))
     return None if isinstance(condition, AnyVersion) else condition
 
 
@@ -115,7 +115,7 @@ class ResourceController(Controller):
         services, resources = services_of(request), resources_of(request)
         command = RegisterResource(
             **msgspec.structs.asdict(data),
-            idempotency=idempotency_key(request, msgspec.json.encode(data)),
+            idempotency=idempotency_key(request, data),
         )
         outcome = await resources.register(caller(request), command)
         return outcome_response(outcome, services.links)
@@ -224,7 +224,7 @@ class ResourceController(Controller):
             resource_id=id_or_none(resource_id),
             expected_versions=expected_versions(request),
             confirm_upload=confirm_upload,
-            idempotency=idempotency_key(request, msgspec.json.encode(data)),
+            idempotency=idempotency_key(request, data),
         )
         with version_preconditions():
             outcome = await resources_of(request).update(caller(request), command)
