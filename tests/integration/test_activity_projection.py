@@ -177,3 +177,19 @@ class TestActivityViewIsATrackingRecorder(TrackingRecorderTestCase):
         )
         view.create_table()
         return view
+
+
+def test_text_that_copy_must_escape_reaches_the_feed_as_sent(
+    services: Services, acting: Acting
+) -> None:
+    # Feed rows go in one COPY, whose text format gives backslash, tab, newline and
+    # carriage return meanings of their own (\N is NULL); they are shown as sent.
+    name = 'back\\slash \\N \\. "quoted" \u00e9\U0001f600'
+    description = "tab\there, line\nbreak\r\n\\N\\"
+    resource_id = register(acting, name=name)
+    acting.update(PROJECT, "user-2", resource_id, description=description)
+    assert services.activity_runner().process_batch() == 2
+    page = services.activity.page(PROJECT, ActivityFilter(resource_id=resource_id), 1, 10)
+    described, registered = page.entries
+    assert registered.changes["name"] == (None, name)
+    assert described.changes == {"description": (None, description)}
