@@ -7,10 +7,12 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import FrameType
 
 from adapters.database import database_url
 from api.logs import configure as configure_logging
@@ -20,7 +22,7 @@ from api.settings import Settings, SettingsError
 from api.supervision import RunnerSupervisor, watch_parent
 from application.errors import BlobStoreUnavailable
 from application.service import ResourceService
-from projections.rebuild import BATCH_SIZE, RebuildBusy, VerificationFailed
+from projections.rebuild import BATCH_SIZE, RebuildBusy, RebuildStopped, VerificationFailed
 
 REBUILDABLE = ("resources", "timeline", "activity")
 
@@ -209,12 +211,14 @@ def _status(services: Services) -> int:
 def _rebuild(services: Services, args: argparse.Namespace) -> int:
     targets = services.rebuild_targets()
     names = [args.name] if args.name else list(targets)
-    with RebuildDisplay() as display:
+    with RebuildDisplay() as display, _stop_on_ctrl_c() as stop:
         for name in names:
-            rebuilder = services.rebuilder(targets[name], display, batch_size=args.batch_size)
+            rebuilder = services.rebuilder(
+                targets[name], display, batch_size=args.batch_size, stop=stop
+            )
             try:
                 outcome = rebuilder.run(accept_changes=args.accept_changes, restart=args.restart)
-            except KeyboardInterrupt:
+            except (RebuildStopped, KeyboardInterrupt):
                 print(
                     f"resources: stopped; the live {name} read model is untouched."
                     " Run the same command to resume.",
@@ -234,6 +238,25 @@ def _rebuild(services: Services, args: argparse.Namespace) -> int:
                 flush=True,
             )
     return 0
+
+
+@contextmanager
+def _stop_on_ctrl_c() -> Iterator[threading.Event]:
+    """The first Ctrl-C asks a rebuild to stop at the end of its batch (an interrupt
+    raised anywhere else could be lost, say in a finalizer, or leave a query half
+    sent); a second one interrupts at once."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            signal.default_int_handler(signum, frame)
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _run_projections(services: Services) -> int:

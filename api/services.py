@@ -177,6 +177,7 @@ class Services:
         target: Rebuildable,
         report: Callable[[RebuildProgress], None] = lambda _: None,
         batch_size: int = BATCH_SIZE,
+        stop: threading.Event | None = None,
     ) -> Rebuilder:
         return Rebuilder(
             datastore=self.datastore,
@@ -185,6 +186,7 @@ class Services:
             target=target,
             batch_size=batch_size,
             report=report,
+            stop=stop,
         )
 
     def _check_connections(self) -> None:

@@ -12,6 +12,7 @@ old table or the new one, never a half-built one, and wait at most a moment.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,6 +83,10 @@ class RebuildBusy(Exception):
     """Another rebuild of the same projection is running."""
 
 
+class RebuildStopped(Exception):
+    """Asked to stop (Ctrl-C): stopped at a batch's end, the live table untouched."""
+
+
 class VerificationFailed(Exception):
     """The rebuilt table differs from the live one; nothing was swapped."""
 
@@ -126,8 +131,11 @@ class Rebuilder:
         target: Rebuildable,
         batch_size: int = BATCH_SIZE,
         report: Callable[[RebuildProgress], None] = lambda _: None,
+        stop: threading.Event | None = None,
     ) -> None:
         self._datastore = datastore
+        self._stop = stop or threading.Event()
+        """Set (by a Ctrl-C handler) to stop at the end of the current batch."""
         self._conninfo = conninfo
         self._recorder = recorder
         self._target = target
@@ -219,6 +227,7 @@ class Rebuilder:
         head = self._recorder.max_notification_id() or 0
         self._report(RebuildProgress(self._target.name, position, head, 0, 0.0))
         while notifications := self._next_batch(position):
+            self._check_stop()
             with self._datastore.transaction(commit=True) as curs:
                 position = self._write(curs, notifications)
             head = max(head, position)
@@ -235,8 +244,13 @@ class Rebuilder:
                 break
         return position
 
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise RebuildStopped(self._target.name)
+
     def _swap(self, position: int, *, accept_changes: bool) -> tuple[int, int]:
         """Verifies, then swaps; the live table is locked only for the swap itself."""
+        self._check_stop()
         self._analyze()
         position, differences, samples = self._verify(position)
         if differences and not accept_changes:
@@ -244,6 +258,7 @@ class Rebuilder:
         # What was appended while the comparison ran, applied before the lock is asked:
         # under it, only the last few events remain.
         position = self._catch_up(position)
+        self._check_stop()  # the last moment to stop: the swap itself runs to its end
         for attempt in range(1, SWAP_ATTEMPTS + 1):
             try:
                 return self._swap_locked(position), differences

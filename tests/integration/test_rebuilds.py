@@ -188,8 +188,8 @@ def test_ctrl_c_stops_a_rebuild_cleanly(services: Services) -> None:
     )
     wait_until(lambda: rebuilds_in_progress(services.datastore).get("resources", 0) > 0)
     rebuild.send_signal(signal.SIGINT)
-    _, stderr = rebuild.communicate(timeout=30)
-    assert rebuild.returncode == 130
+    stdout, stderr = rebuild.communicate(timeout=30)
+    assert rebuild.returncode == 130, (stdout, stderr)
     assert "untouched" in stderr
     assert rows(services, "resources") == expected
     assert rebuilds_in_progress(services.datastore)["resources"] > 0
