@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, Notification, Tracking
+from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -142,7 +142,7 @@ class ActivityRunner:
         while not stop.is_set():
             try:
                 processed = self.process_batch(session)
-            except (IntegrityError, psycopg.IntegrityError):
+            except psycopg.IntegrityError:
                 # Our position moved under us (a rebuild swapped the feed in, or
                 # another runner got there first): read it again and go on.
                 logger.info("tracking position moved; continuing from the new one")
