@@ -149,14 +149,15 @@ def postmaster_pid(database_url: str) -> int | None:
 
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    try:
-        backend = Path(f"/proc/{row[0]}")
-        if (backend / "comm").read_text().strip() != "postgres":
+        assert row is not None
+        # Read while the session lives: its backend process ends with it.
+        try:
+            backend = Path(f"/proc/{row[0]}")
+            if (backend / "comm").read_text().strip() != "postgres":
+                return None
+            return int((backend / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
             return None
-        return int((backend / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return None
 
 
 def child_process(pid: int, marker: str, timeout: float = 30.0) -> int:
