@@ -93,29 +93,33 @@ class ContentLinks:
 
     def upload(self, record: ResourceRecord) -> str:
         now = int(self._clock())
-        found = self._recent.get(("PUT", record.id))
-        if found is not None and found[0] == now:
-            return found[1]
-        if self._blobs.direct:
-            url = self._blobs.upload_url(record.id, self._ttl)
-        else:
-            url = self._signer.content_url("PUT", record.id, now)
-        return self._keep("PUT", record.id, now, url)
+        url = self._recent_url("PUT", record.id, now)
+        if url is None:
+            if self._blobs.direct:
+                url = self._blobs.upload_url(record.id, self._ttl)
+            else:
+                url = self._signer.content_url("PUT", record.id, now)
+            self._keep("PUT", record.id, now, url)
+        return url
 
     def download(self, record: ResourceRecord) -> str:
         now = int(self._clock())
         subject: int | str = blob_name(record) if self._blobs.direct else record.id
-        found = self._recent.get(("GET", subject))
-        if found is not None and found[0] == now:
-            return found[1]
-        if isinstance(subject, str):
-            url = self._blobs.download_url(subject, self._ttl)
-        else:
-            url = self._signer.content_url("GET", subject, now)
-        return self._keep("GET", subject, now, url)
+        url = self._recent_url("GET", subject, now)
+        if url is None:
+            if self._blobs.direct:
+                url = self._blobs.download_url(blob_name(record), self._ttl)
+            else:
+                url = self._signer.content_url("GET", record.id, now)
+            self._keep("GET", subject, now, url)
+        return url
 
-    def _keep(self, method: str, subject: int | str, now: int, url: str) -> str:
+    def _recent_url(self, method: str, subject: int | str, now: int) -> str | None:
+        """The URL made for `subject` in this second, if there is one."""
+        found = self._recent.get((method, subject))
+        return found[1] if found is not None and found[0] == now else None
+
+    def _keep(self, method: str, subject: int | str, now: int, url: str) -> None:
         if len(self._recent) >= self.RECENT:
             self._recent.clear()
         self._recent[method, subject] = (now, url)
-        return url
