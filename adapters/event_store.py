@@ -1,12 +1,13 @@
-"""The event store: the library's PostgreSQL recorder, with read models applied inline.
+"""The event store: the library's PostgreSQL recorder, appending through the one function.
 
-`PostgresApplicationRecorder.insert_events` opens one transaction (in pipeline
-mode) and first calls `_insert_events` — the library's extension point that
-`PostgresProcessRecorder` uses to write its tracking record — before it locks
-the table and inserts the events. We use the same point to write the read model:
-the rows and the events commit together or not at all, so a PATCH reads its own
-write without waiting for an asynchronous projection, and no acknowledged event
-is ever missing from the read model.
+Every append, a request's or a bulk import's, inserts its events through one
+database function (`append_function`): no table lock, no NOTIFY inside the
+transaction, so concurrent appends commit together. Requests call it from
+`PostgresResourceStore.append` (one statement with the read models and the guard);
+the library's `insert_events` calls it here, after writing the same inline read
+models in the same transaction. Reads of "the events after a position" go through
+the commit-ordered reader (`projections.reader`), which never passes over an
+event that commits late.
 """
 
 from __future__ import annotations
@@ -17,17 +18,52 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    Notification,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import get_topic, retry
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from application.service import SNAPSHOT_INTERVAL
 from domain.resource import Resource
+from projections.reader import CommitOrderedReader
 
-PIPELINE_LIMIT = 100
-"""Appends of more events than this run without psycopg's pipeline mode."""
+GUARD_REFUSED = "RSG01"
+"""The SQLSTATE the append function raises when its guard is false."""
+
+
+def append_function_name(events_table: str) -> str:
+    return f"{events_table}_append"
+
+
+def append_function(events_table: str) -> Composed:
+    """DDL of the one function every append calls: the guard, then the insert.
+
+    It takes no lock and sends no NOTIFY, so concurrent appends commit together in
+    one WAL flush. It takes the transaction's id before the insert draws positions:
+    the commit-ordered reader relies on every position being drawn by a transaction
+    that already holds an id."""
+    return SQL(
+        "CREATE OR REPLACE FUNCTION {function}(allowed boolean,"
+        " ids uuid[], versions bigint[], topics text[], states bytea[])"
+        " RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NOT allowed THEN"
+        "  RAISE EXCEPTION 'the append''s guard refused it' USING ERRCODE = {refused};"
+        " END IF;"
+        " PERFORM pg_current_xact_id();"
+        " RETURN QUERY INSERT INTO {events} (originator_id, originator_version, topic, state)"
+        " SELECT * FROM unnest(ids, versions, topics, states) RETURNING notification_id;"
+        " END $$"
+    ).format(
+        function=Identifier(append_function_name(events_table)),
+        events=Identifier(events_table),
+        refused=Literal(GUARD_REFUSED),
+    )
 
 
 class InlineProjection(Protocol):
@@ -39,7 +75,8 @@ class InlineProjection(Protocol):
 
 
 class ProjectingApplicationRecorder(PostgresApplicationRecorder):
-    """An application recorder that also applies inline projections in each append."""
+    """The library's application recorder, appending through the append function (with
+    inline projections in the same transaction) and reading in commit order."""
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
@@ -48,52 +85,84 @@ class ProjectingApplicationRecorder(PostgresApplicationRecorder):
         self.inline_projections: list[InlineProjection] = []
         self.on_recorded: list[Callable[[Sequence[StoredEvent]], None]] = []
         """Told of each batch of events after it commits (metrics)."""
+        self.reader = CommitOrderedReader(events_table_name, datastore.schema)
+        self._append = SQL("SELECT * FROM {0}(true, %s, %s, %s, %s)").format(
+            Identifier(append_function_name(events_table_name))
+        )
+        self.wake = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
+        """Sent after commits (never inside an append's transaction): wakes consumers."""
         if datastore.enable_db_functions:
-            msg = "inline projections need the pipelined insert, not the database function"
+            msg = "appends go through the project's append function, not the library's"
             raise ValueError(msg)
+
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(append_function(self.events_table_name))
 
     def project_inline(self, projection: InlineProjection) -> None:
         """Applies `projection` in the transaction of every later append (its table is
         created by the schema step, `adapters.schema`)."""
         self.inline_projections.append(projection)
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        notification_ids: Sequence[int] | None
-        if len(stored_events) <= PIPELINE_LIMIT:
-            notification_ids = super().insert_events(stored_events, **kwargs)
-        else:
-            notification_ids = self._insert_without_pipeline(stored_events, **kwargs)
+        """Appends in one transaction: the inline read models, then the events through
+        the append function. Then wakes the consumers, outside the transaction."""
+        if not stored_events:
+            return []
+        with self.datastore.get_connection() as conn:  # translates psycopg's errors
+            with conn.transaction(), conn.cursor() as curs:
+                self._insert_events(curs, stored_events, **kwargs)
+                curs.execute(
+                    self._append,
+                    (
+                        [event.originator_id for event in stored_events],
+                        [event.originator_version for event in stored_events],
+                        [event.topic for event in stored_events],
+                        [event.state for event in stored_events],
+                    ),
+                )
+                notification_ids = [next(iter(row.values())) for row in curs.fetchall()]
+            conn.execute(self.wake)
         for listener in self.on_recorded:
             listener(stored_events)
         return notification_ids
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _insert_without_pipeline(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        """The same transaction as the library's, statement by statement.
-
-        The library pipelines an append; with thousands of events over a Unix
-        socket, psycopg's pipeline then waits forever (seen with psycopg 3.3 and
-        the embedded server). Large appends are rare (imports, seeding), so they
-        take this path; a request's append (at most a few events) keeps the pipeline.
-        """
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            self._insert_events(curs, stored_events, **kwargs)
-            self._insert_stored_events(curs, stored_events, **kwargs)
-            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-
     def _insert_events(
         self,
-        curs: Cursor[DictRow],
+        curs: Cursor[Any],
         stored_events: Sequence[StoredEvent],
         **kwargs: Any,
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
         for projection in self.inline_projections:
             projection.apply_stored(curs, stored_events)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The library's call, answered by the commit-ordered reader: in position order,
+        never past an event that may still commit (waiting a moment for a gap)."""
+        after = 0 if start is None else (start - 1 if inclusive_of_start else start)
+        found: list[Notification] = []
+        with self.datastore.get_connection() as conn:
+            while len(found) < limit:
+                batch = self.reader.settled_after(conn, after, limit, stop=stop)
+                if not batch:
+                    break
+                found.extend(n for n in batch if not topics or n.topic in topics)
+                after = batch[-1].id
+        return found[:limit]
 
 
 RECORDER_TOPIC = get_topic(ProjectingApplicationRecorder)
@@ -104,7 +173,8 @@ class ResourceEvents(Application[UUID]):
 
     Nothing here changes a resource (`application.service` does, through the
     resource store); the library's `save` serves only bulk seeding in tests and
-    benchmarks, and writes the same inline read models.
+    benchmarks, and appends through the same function with the same inline read
+    models.
     """
 
     name = "Resources"

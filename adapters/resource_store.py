@@ -1,12 +1,13 @@
 """The resource store on PostgreSQL, on async I/O: key lookup, reads, the guarded append.
 
 An append is one statement: the inline read models' writes (built by the same
-projection code as every other writer), the events through a function that takes
-the events table's lock and NOTIFYs server-side, a snapshot when one is due, and
+projection code as every other writer), the events through the append function
+(no lock, no NOTIFY: `adapters.event_store`), a snapshot when one is due, and
 the Idempotency-Key's outcome. One round trip, one implicit transaction: all of it
 commits, or none. The function first checks the append's guard (the key is still
 live for the project; the row decided on is still the resource's row), so a
-refusal aborts the whole statement.
+refusal aborts the whole statement. After the commit, the process's `Wakeup`
+announces it to the consumers of the event sequence.
 
 The store remembers the keys and rows it last saw, bounded: the service decides a
 change on them without a read, and the guard verifies them.
@@ -28,7 +29,8 @@ from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from adapters.event_store import ProjectingApplicationRecorder
+from adapters.event_store import GUARD_REFUSED, ProjectingApplicationRecorder, append_function_name
+from adapters.wakeup import Wakeup
 from application.access import Caller, Principal
 from application.errors import (
     DatabaseUnavailable,
@@ -42,8 +44,6 @@ from projections.resources import ResourceRecord, ResourcesProjection
 from projections.shapes import keyword_call
 from projections.timeline import TimelineProjection
 
-GUARD_REFUSED = "RSG01"
-"""The SQLSTATE the append function raises when its guard is false."""
 ID_SEQUENCE = "resource_ids"
 OUTCOMES_TABLE = "idempotency_outcomes"
 OUTCOME_TTL_HOURS = 24
@@ -63,28 +63,6 @@ def live_key(digest: Composable) -> Composed:
         "SELECT id AS key_id, project_id AS key_project_id, user_id AS key_user_id"
         " FROM api_keys WHERE secret_sha256 = {0} AND revoked_at IS NULL"
     ).format(digest)
-
-
-def append_function(recorder: ProjectingApplicationRecorder) -> Composed:
-    """DDL of the function an append calls: guard, table lock, NOTIFY, insert."""
-    return SQL(
-        "CREATE OR REPLACE FUNCTION {function}(allowed boolean,"
-        " ids uuid[], versions bigint[], topics text[], states bytea[])"
-        " RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN"
-        " IF NOT allowed THEN"
-        "  RAISE EXCEPTION 'the append''s guard refused it' USING ERRCODE = {refused};"
-        " END IF;"
-        " LOCK TABLE {events} IN EXCLUSIVE MODE;"
-        " NOTIFY {channel};"
-        " RETURN QUERY INSERT INTO {events} (originator_id, originator_version, topic, state)"
-        " SELECT * FROM unnest(ids, versions, topics, states) RETURNING notification_id;"
-        " END $$"
-    ).format(
-        function=Identifier(f"{recorder.events_table_name}_append"),
-        events=Identifier(recorder.events_table_name),
-        channel=Identifier(recorder.channel_name),
-        refused=Literal(GUARD_REFUSED),
-    )
 
 
 def outcomes_table() -> list[Composed]:
@@ -224,6 +202,7 @@ class PostgresResourceStore:
             open=False,
         )
         self._recorder = recorder
+        self._wakeup = Wakeup(self.pool, recorder.wake)
         self._mapper = mapper
         self._resources = resources
         self._timeline = timeline
@@ -285,7 +264,7 @@ class PostgresResourceStore:
             "{key} AND EXISTS (SELECT FROM {table} WHERE id = %s AND version = %s"
             " AND updated_at = %s)"
         ).format(key=key_still_live, table=table)
-        self._append_function = Identifier(f"{recorder.events_table_name}_append")
+        self._append_function = Identifier(append_function_name(recorder.events_table_name))
         self._insert_snapshot = SQL(
             "INSERT INTO {0} (originator_id, originator_version, topic, state) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1"
@@ -321,6 +300,7 @@ class PostgresResourceStore:
         await self._one(b"SELECT 1 AS one", ())
 
     async def close(self) -> None:
+        await self._wakeup.close()
         await self.pool.close()
 
     # Reads
@@ -542,6 +522,7 @@ class PostgresResourceStore:
                 self._memory.rows.pop(resource_id, None)
             raise StaleState from error
         row = found[0] if found else None
+        self._wakeup.commit_seen()
         for listener in self._recorder.on_recorded:
             listener(stored)
         deleted = isinstance(events[-1], Resource.Deleted)

@@ -18,12 +18,16 @@ import psycopg
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import Composed
 
-from adapters.event_store import ProjectingApplicationRecorder, ResourceEvents
+from adapters.event_store import (
+    ProjectingApplicationRecorder,
+    ResourceEvents,
+    append_function,
+    append_function_name,
+)
 from adapters.keys import keys_table
 from adapters.resource_store import (
     ID_SEQUENCE,
     OUTCOMES_TABLE,
-    append_function,
     id_sequence,
     outcomes_table,
 )
@@ -70,14 +74,14 @@ def _complete(
 ) -> bool:
     """Whether every table, the sequence and the current append function exist, and the
     read model is at the code's projection version (read without taking a lock)."""
-    definition = append_function(recorder).as_string()
+    definition = append_function(recorder.events_table_name).as_string()
     body = definition.split("$$")[1]
     with datastore.get_connection() as conn:
         row = conn.execute(
             "SELECT bool_and(to_regclass(name) IS NOT NULL) AS tables,"
             " (SELECT prosrc FROM pg_proc WHERE proname = %s LIMIT 1) AS function"
             " FROM unnest(%s::text[]) AS name",
-            (f"{recorder.events_table_name}_append", list(tables)),
+            (append_function_name(recorder.events_table_name), list(tables)),
         ).fetchone()
     if row is None or not row["tables"] or row["function"] != body:
         return False
@@ -130,7 +134,7 @@ def create_schema(
             *keys_table(),
             *outcomes_table(),
             *id_sequence(),
-            append_function(recorder),
+            append_function(recorder.events_table_name),
         ]
         if current is None:
             statements[:0] = shape.create_statements()

@@ -187,9 +187,14 @@ def _data_dir(option: str | None) -> Path:
 
 
 def _status(services: Services) -> int:
-    rows = [("projection", "kind", "position", "head", "lag", "lag s", "runner", "rebuild")]
+    rows = [
+        ("projection", "kind", "position", "head", "lag", "lag s", "runner", "rebuild", "held by")
+    ]
     for status in services.projection_status():
         rebuild = "-" if status.rebuild_position is None else f"at {status.rebuild_position:,}"
+        held = "-"
+        if status.held_by is not None:
+            held = f"pid {status.held_by.pid}, open {status.held_by.age_seconds:.0f} s"
         rows.append(
             (
                 status.name,
@@ -200,6 +205,7 @@ def _status(services: Services) -> int:
                 f"{status.lag_seconds:.1f}",
                 status.runner,
                 rebuild,
+                held,
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]

@@ -25,6 +25,8 @@ from psycopg import Cursor
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from projections.reader import CommitOrderedReader
+
 STATE_TABLE = "projection_rebuilds"
 BATCH_SIZE = 10_000
 SWAP_LOCK_WAIT = "150ms"
@@ -142,6 +144,7 @@ class Rebuilder:
         self._batch_size = batch_size
         self._report = report
         self.aside = f"{target.live_table}__rebuild"
+        self._reader = CommitOrderedReader(recorder.events_table_name, datastore.schema)
         self._locked_seconds = 0.0
         """How long the last swap held the live table (lock asked, swap committed)."""
 
@@ -205,10 +208,9 @@ class Rebuilder:
             )
 
     def _next_batch(self, position: int) -> Sequence[Notification]:
-        notifications: Sequence[Notification] = self._recorder.select_notifications(
-            start=position, limit=self._batch_size, inclusive_of_start=False
-        )
-        return notifications
+        """The settled events after `position`: never past one that may still commit."""
+        with self._datastore.get_connection() as conn:
+            return self._reader.settled_after(conn, position, self._batch_size)
 
     def _write(self, curs: Cursor[Any], notifications: Sequence[Notification]) -> int:
         self._target.write_batch(curs, self.aside, notifications)
@@ -224,7 +226,8 @@ class Rebuilder:
     def _build(self, position: int, started: float) -> int:
         """Replays batches until caught up with the head as it was a moment ago."""
         first = position
-        head = self._recorder.max_notification_id() or 0
+        with self._datastore.get_connection() as conn:
+            head = self._reader.head(conn)
         self._report(RebuildProgress(self._target.name, position, head, 0, 0.0))
         while notifications := self._next_batch(position):
             self._check_stop()
@@ -292,34 +295,20 @@ class Rebuilder:
         """Catches up, then compares the two tables in one snapshot: no lock, requests go on.
 
         In a REPEATABLE READ snapshot the inline read models reflect exactly the events
-        it sees (they commit together). The few events it sees that the rebuilt table
-        lacks are applied to it in the same transaction first, so both tables stand at
-        the same event when they are compared, however fast appends come."""
+        it sees (they commit together). The events it sees that the rebuilt table lacks
+        are applied to it first, so both tables stand at the same events when they are
+        compared, however fast appends come. Those writes are then rolled back: they
+        may lie beyond a gap that has not settled, and the rebuild's position must not
+        pass over it (the catch-up and the swap apply them again)."""
         position = self._catch_up(position)
         with psycopg.connect(self._conninfo, row_factory=dict_row) as conn:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            with conn.transaction(), conn.cursor() as curs:
-                head = self._head(curs)
-                while position < head:
-                    notifications = self._recorder.select_notifications(
-                        start=position,
-                        limit=self._batch_size,
-                        stop=head,
-                        inclusive_of_start=False,
-                    )
-                    if not notifications:
-                        break
-                    position = self._write(curs, notifications)
+            with conn.transaction(force_rollback=True), conn.cursor() as curs:
+                seen = position
+                while notifications := self._reader.visible_after(conn, seen, self._batch_size):
+                    seen = self._write(curs, notifications)
                 differences, samples = self._compare(curs)
         return position, differences, samples
-
-    def _head(self, curs: Cursor[Any]) -> int:
-        row = curs.execute(
-            SQL("SELECT max(notification_id) AS head FROM {0}").format(
-                Identifier(self._recorder.events_table_name)
-            )
-        ).fetchone()
-        return int(row["head"]) if row and row["head"] is not None else 0
 
     def _swap_locked(self, position: int) -> int:
         live = Identifier(self._target.live_table)
@@ -330,8 +319,7 @@ class Rebuilder:
             curs.execute(SQL("LOCK TABLE {0} IN ACCESS EXCLUSIVE MODE").format(live))
             # Only what was appended since the verification: a handful of events,
             # applied by the code just verified on all the others.
-            while notifications := self._next_batch(position):
-                position = self._write(curs, notifications)
+            position = self._apply_locked(curs, position)
             curs.execute(SQL("DROP TABLE {0}").format(live))
             curs.execute(SQL("ALTER TABLE {0} RENAME TO {1}").format(aside, live))
             self._rename_indexes(curs)
@@ -342,6 +330,23 @@ class Rebuilder:
             )
         self._locked_seconds = time.perf_counter() - started
         return position
+
+    def _apply_locked(self, curs: Cursor[Any], position: int) -> int:
+        """Applies the events after `position` while the live table is locked.
+
+        An inline read model takes every committed event: no append can commit to the
+        live table now, and those still running write to the table that goes live. An
+        asynchronous one takes the settled events only; its runner goes on from there."""
+        conn = curs.connection
+        inline = self._target.live_position(curs) is None
+        while True:
+            if inline:
+                notifications = self._reader.visible_after(conn, position, self._batch_size)
+            else:
+                notifications = self._reader.read(conn, position, self._batch_size).notifications
+            if not notifications:
+                return position
+            position = self._write(curs, notifications)
 
     def _compare(self, curs: Cursor[Any]) -> tuple[int, list[str]]:
         """Rows that differ between the rebuilt and the live table, and a few of their keys.

@@ -3,7 +3,8 @@
 A runner holds a PostgreSQL advisory lock while it processes; others wait for
 it and take over when it dies (its session ends, so the lock goes). It reads
 events in batches after its tracked position and sleeps on LISTEN/NOTIFY when
-caught up, so new events reach the feed well within a second.
+caught up, so new events reach the feed well within a second. It reads through the
+commit-ordered reader: an append that commits after a later one is never passed over.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 from projections.activity import UPSTREAM, ActivityProjection, ActivityView
+from projections.reader import CommitOrderedReader
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ GATHER_SECONDS = 0.1
 """While appends come, how long the runner lets them gather into one batch (the feed
 then trails the store by about this much; each batch costs the runner about a
 millisecond of its own, whatever its size)."""
+SETTLE_POLL = 0.02
+"""While a gap in the positions waits to settle, how often the runner reads again."""
 
 
 def runner_lock_key(table: str) -> str:
@@ -46,36 +50,6 @@ def runner_is_active(session: psycopg.Connection[Any], table: str) -> bool:
     return True
 
 
-class EventsAfter:
-    """Reads the store's events after a position, on the caller's session (the
-    library's `select_notifications` takes a pooled connection of its own)."""
-
-    def __init__(self, recorder: PostgresApplicationRecorder) -> None:
-        self._select = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state"
-            " FROM {schema}.{table} WHERE notification_id > %s"
-            " ORDER BY notification_id LIMIT %s"
-        ).format(
-            schema=Identifier(recorder.datastore.schema),
-            table=Identifier(recorder.events_table_name),
-        )
-
-    def after(
-        self, session: psycopg.Connection[tuple[Any, ...]], position: int, limit: int
-    ) -> list[Notification]:
-        rows = session.execute(self._select, (position, limit), prepare=True).fetchall()
-        return [
-            Notification(
-                id=row[0],
-                originator_id=row[1],
-                originator_version=row[2],
-                topic=row[3],
-                state=bytes(row[4]),
-            )
-            for row in rows
-        ]
-
-
 class ActivityRunner:
     def __init__(
         self,
@@ -89,7 +63,9 @@ class ActivityRunner:
     ) -> None:
         self._connect = connect
         self._recorder = recorder
-        self._events = EventsAfter(recorder)
+        self._reader = CommitOrderedReader(recorder.events_table_name, recorder.datastore.schema)
+        self._held = False
+        """Whether the last read stopped at a gap that had not settled."""
         self._view = view
         self._projection = projection
         self._batch_size = batch_size
@@ -150,11 +126,13 @@ class ActivityRunner:
                 continue
             if processed >= self._batch_size:
                 continue
-            if processed:
+            if processed or self._held:
+                # Busy, or waiting for a gap to settle (a commit under way, usually a
+                # matter of milliseconds): read again in a moment.
                 if listening:
                     session.execute(SQL("UNLISTEN {0}").format(self._channel))
                     listening = False
-                stop.wait(GATHER_SECONDS)
+                stop.wait(GATHER_SECONDS if processed else SETTLE_POLL)
             elif not listening:
                 # Listen, then read once more: an append that committed between the
                 # last read and LISTEN is read now rather than missed.
@@ -196,7 +174,9 @@ class ActivityRunner:
         position = self._position
         if position is None:
             position = self._view.tracked_position(session, UPSTREAM)
-        notifications = self._events.after(session, position, self._batch_size)
+        batch = self._reader.read(session, position, self._batch_size)
+        self._held = batch.held
+        notifications = batch.notifications
         if not notifications:
             return 0
         started = time.perf_counter()

@@ -14,12 +14,21 @@ from api.errors import error_responses, unauthorized
 from api.schemas import Health, Readiness, ReadinessCheck
 from api.wiring import metrics_of, services_of
 from application.errors import DatabaseUnavailable
+from projections.reader import Writer
 from projections.status import ProjectionStatus
 
 logger = logging.getLogger(__name__)
 
 READY_SECONDS = 0.8
 """/ready answers within a second, whatever the database does."""
+
+
+def held_back(writer: Writer) -> str:
+    """What holds a projection back, as an operator reads it."""
+    return (
+        f"held back by a transaction open {writer.age_seconds:.0f} s"
+        f" (pid {writer.pid}, database {writer.database or '?'}, {writer.state or 'state unknown'})"
+    )
 
 
 class HealthController(Controller):
@@ -54,13 +63,15 @@ class HealthController(Controller):
         else:
             checks.append(ReadinessCheck(name="database", ok=True, detail="answers"))
             for status in found:
+                ok = status.lag_seconds <= bound
+                detail = (
+                    f"{status.lag_events} events, {status.lag_seconds:.1f} s behind"
+                    f" (bound {bound} s)"
+                )
+                if not ok and status.held_by is not None:
+                    detail += f"; {held_back(status.held_by)}"
                 checks.append(
-                    ReadinessCheck(
-                        name=f"projection:{status.name}",
-                        ok=status.lag_seconds <= bound,
-                        detail=f"{status.lag_events} events, {status.lag_seconds:.1f} s behind"
-                        f" (bound {bound} s)",
-                    )
+                    ReadinessCheck(name=f"projection:{status.name}", ok=ok, detail=detail)
                 )
         ready = all(check.ok for check in checks)
         return Response(
