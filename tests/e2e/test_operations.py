@@ -8,11 +8,15 @@ import sys
 import threading
 import time
 from urllib.parse import parse_qs, urlsplit
+from uuid import uuid4
 
 import httpx
+import psycopg
 import pytest
 from msgspec.structs import replace
+from psycopg.sql import SQL, Identifier
 
+from adapters.event_store import append_function_name
 from api.cli import main
 from api.services import Services
 from tests.e2e.flows import create
@@ -89,6 +93,44 @@ def test_not_ready_when_the_feed_lags_beyond_its_bound(
     assert [check["name"] for check in failing] == ["projection:activity"]
 
 
+def test_an_open_transaction_that_holds_the_feed_back_is_named(
+    anonymous: httpx.Client,
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A transaction that drew a position and stays open keeps every reader at the gap
+    below the later events: /ready and `projections status` say which one, and how old."""
+    monkeypatch.setattr(services, "settings", replace(services.settings, ready_max_lag_seconds=1))
+    settings = services.settings
+    assert settings.database_url is not None
+    for name, value in cli_env(settings).items():
+        monkeypatch.setenv(name, value)
+    table = services.events.projecting_recorder.events_table_name
+    append = SQL("SELECT * FROM {0}(true, %s, %s, %s, %s)").format(
+        Identifier(append_function_name(table))
+    )
+    with running(services), psycopg.connect(settings.database_url) as holder:
+        create_resource(services)
+        wait_until(lambda: caught_up(services))
+        holder.execute(append, ([uuid4()], [1], ["held:Event"], [b"{}"]))  # stays open
+        create_resource(services)
+        time.sleep(1.5)
+        response = anonymous.get("/ready")
+        assert response.status_code == 503
+        (check,) = [c for c in response.json()["checks"] if c["name"] == "projection:activity"]
+        assert "held back by a transaction open" in check["detail"]
+        assert f"pid {holder.info.backend_pid}" in check["detail"]
+        assert main(["projections", "status"]) == 0
+        activity = next(
+            line for line in capsys.readouterr().out.splitlines() if line.startswith("activity")
+        )
+        assert f"pid {holder.info.backend_pid}, open" in activity
+        holder.rollback()
+        wait_until(lambda: caught_up(services))
+        assert anonymous.get("/ready").status_code == 200
+
+
 def create_resource(services: Services) -> None:
     seed(services, resources=1, changes_each=0)
 
@@ -131,10 +173,12 @@ def test_status_prints_each_projection(
         "s",
         "runner",
         "rebuild",
+        "held",
+        "by",
     ]
     activity = next(line.split() for line in lines if line.startswith("activity"))
     assert activity[:5] == ["activity", "async", "0", "6", "6"]
-    assert activity[-2:] == ["none", "-"]
+    assert activity[-3:] == ["none", "-", "-"]
     resources = next(line.split() for line in lines if line.startswith("resources"))
     assert resources[:5] == ["resources", "inline", "6", "6", "0"]
 
