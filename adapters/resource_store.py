@@ -41,7 +41,6 @@ from application.errors import (
 from application.ports import Guard, Outcome, RememberedOutcome, ResourcePage, StatusFilter
 from domain.resource import Resource
 from projections.resources import ResourceRecord, ResourcesProjection
-from projections.shapes import keyword_call
 from projections.timeline import TimelineProjection
 
 ID_SEQUENCE = "resource_ids"
@@ -92,23 +91,7 @@ TUPLES_OK = ExecStatus.TUPLES_OK
 
 
 class _ConnectionLost(Exception):
-    """A pooled connection was found dead; another one may work."""
-
-
-def _lost(error: psycopg.OperationalError) -> bool:
-    """Whether the error is a connection that died (not a timeout or a refusal to connect
-    to a database that is down, which another try would only wait on again)."""
-    if isinstance(error, errors.AdminShutdown | errors.CrashShutdown):
-        return True
-    return (
-        error.sqlstate is None
-        and "connection" in str(error).lower()
-        and (
-            "closed" in str(error).lower()
-            or "lost" in str(error).lower()
-            or "terminat" in str(error).lower()
-        )
-    )
+    """A pooled connection was found broken; another one may work."""
 
 
 class _Layout:
@@ -134,15 +117,16 @@ def _no_record(_: Sequence[Any]) -> None:
 def _record_maker(
     row_type: type[ResourceRecord], fields: Sequence[str], at: dict[str, int]
 ) -> Callable[[Sequence[Any]], ResourceRecord | None]:
-    """`Row(<field>=row[<its position>], ...)`, or None where the row has no resource (a
-    LEFT JOIN that found none), written out once per statement."""
-    record: Callable[[Sequence[Any]], ResourceRecord | None] = keyword_call(
-        "record",
-        row_type,
-        ("row",),
-        {field: f"row[{at[field]}]" for field in fields},
-        guard=f"if row[{at['id']}] is None: return None",
-    )
+    """The record in a row, by the positions of its fields; None where the row has no
+    resource (a LEFT JOIN that found none)."""
+    positions = [(field, at[field]) for field in fields]
+    id_at = at["id"]
+
+    def record(row: Sequence[Any]) -> ResourceRecord | None:
+        if row[id_at] is None:
+            return None
+        return row_type(**{field: row[position] for field, position in positions})
+
     return record
 
 
@@ -328,12 +312,8 @@ class PostgresResourceStore:
         """The rows of one statement on a pooled connection (autocommit: no transaction).
 
         A database that cannot be reached is DatabaseUnavailable. A connection that
-        turns out to be dead (the server restarted since it was pooled) is dropped by
-        the pool; the others are checked and the statement tried once more.
-
-        The pool's `getconn`/`putconn` rather than its `connection()` context: that
-        adds two generator context managers and a COMMIT call per statement, which
-        autocommit makes a no-op — about a twentieth of a GET's CPU time.
+        turns out to be broken (the server restarted since it was pooled) is dropped
+        by the pool; the others are checked and the statement tried once more.
         """
         for attempt in (1, 2):
             try:
@@ -341,7 +321,7 @@ class PostgresResourceStore:
             except _ConnectionLost as lost:
                 if attempt == 2:
                     raise DatabaseUnavailable("the database connection was lost") from lost
-                # The others in the pool are likely dead too (a restart, a failover):
+                # The others in the pool are likely broken too (a restart, a failover):
                 # check them all before the second try, and tell whoever else holds
                 # connections to this database.
                 await self.pool.check()
@@ -353,30 +333,36 @@ class PostgresResourceStore:
         self, query: bytes | Composed, params: Any, first_only: bool, tuples: bool = False
     ) -> list[Any]:
         try:
-            conn = await self.pool.getconn()
+            async with self.pool.connection() as conn:
+                try:
+                    return await self._execute(conn, query, params, first_only, tuples)
+                except psycopg.OperationalError as error:
+                    if conn.broken:  # the pool discards it when it is handed back
+                        raise _ConnectionLost from error
+                    raise DatabaseUnavailable(str(error)[:200]) from error
         except PoolTimeout as error:
             raise DatabaseUnavailable("no database connection within the pool's wait") from error
-        try:
-            cursor: AsyncCursor[Any] = (
-                conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
-            )
-            await cursor.execute(query, params, prepare=True)
-            result = cursor.pgresult
-            if result is None or result.status != TUPLES_OK:  # a statement without rows
-                return []
-            if tuples and query not in self._layouts:
-                names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]
-                self._layouts[query] = _Layout(names, self._row_type, self._fields)
-            if first_only:
-                row = await cursor.fetchone()
-                return [] if row is None else [row]
-            return await cursor.fetchall()
-        except psycopg.OperationalError as error:
-            if _lost(error):
-                raise _ConnectionLost from error
-            raise DatabaseUnavailable(str(error)[:200]) from error
-        finally:
-            await self.pool.putconn(conn)
+
+    async def _execute(
+        self,
+        conn: AsyncConnection[Any],
+        query: bytes | Composed,
+        params: Any,
+        first_only: bool,
+        tuples: bool,
+    ) -> list[Any]:
+        cursor: AsyncCursor[Any] = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
+        await cursor.execute(query, params, prepare=True)
+        result = cursor.pgresult
+        if result is None or result.status != TUPLES_OK:  # a statement without rows
+            return []
+        if tuples and query not in self._layouts:
+            names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]
+            self._layouts[query] = _Layout(names, self._row_type, self._fields)
+        if first_only:
+            row = await cursor.fetchone()
+            return [] if row is None else [row]
+        return await cursor.fetchall()
 
     async def _tuples(
         self, query: bytes, params: Any, *, first_only: bool = False

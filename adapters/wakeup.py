@@ -11,6 +11,7 @@ Consumers also read once a second without one, so a lost wake-up only delays.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from typing import Any
 
@@ -40,11 +41,16 @@ class Wakeup:
     def commit_seen(self) -> None:
         """Called after an append commits: a NOTIFY follows within the interval."""
         if self._due is None:
-            self._due = asyncio.get_running_loop().call_later(self._interval, self._send)
+            # In a context of its own: the NOTIFY belongs to no request (nor its trace).
+            self._due = asyncio.get_running_loop().call_later(
+                self._interval, self._send, context=contextvars.Context()
+            )
 
     def _send(self) -> None:
         self._due = None  # commits from now on are announced by the next NOTIFY
-        task = asyncio.get_running_loop().create_task(self._notify_now())
+        task = asyncio.get_running_loop().create_task(
+            self._notify_now(), context=contextvars.Context()
+        )
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 

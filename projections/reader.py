@@ -9,14 +9,18 @@ This reader delivers events in position order and stops at the first *gap* (a
 position missing below one it can see) until the gap is *settled*: filled by its
 commit, or known to stay empty (a rolled-back append, a conflict, an insert that
 failed). Every position below a visible one was drawn before that one committed,
-so by a transaction that was running when the reader looked (an append takes its
-transaction id before it draws a position). Once every transaction that was
-running then has ended — the database's snapshot horizon `xmin` has passed the
-`xmax` of the snapshot in which the gap was seen — a position still missing never
-appears. One statement per read returns the rows and its own snapshot's horizon.
+by a transaction that already held an id (the append function takes its id before
+it inserts). When the reader first meets a gap it takes a transaction id of its
+own: ids are handed out in order, so every transaction that may hold a missing
+position is older. Once a later snapshot's `xmin` (its oldest running transaction)
+has reached that id, all of them have ended, and a position still missing never
+appears. One statement per read returns the rows and its snapshot's `xmin`.
+
+(A snapshot's `xmax` would not do: it is one past the newest *completed*
+transaction, and a running one can be newer still. The law test found that.)
 
 The trade-off: a writing transaction that stays open holds every reader back at
-the first gap after it begins (any transaction with an id on the server, not only
+the first gap after it began (any transaction with an id on the server, not only
 ours). `oldest_writer` names it, for `projections status` and `/ready`.
 
 Positions are the event's sequence number, so they stay what they were before
@@ -44,11 +48,11 @@ answers with the events below the gap."""
 
 @dataclass(frozen=True)
 class Horizon:
-    """A gap seen below position `below`, in a snapshot whose `xmax` was this: every
-    position still missing below `below` is settled once the horizon reaches `xmax`."""
+    """A gap seen below position `below`: every position still missing below `below` is
+    settled once no transaction older than `xid` runs (a snapshot's `xmin` reaches it)."""
 
     below: int
-    xmax: int
+    xid: int
 
 
 @dataclass(frozen=True)
@@ -74,26 +78,40 @@ class CommitOrder:
     def __init__(self) -> None:
         self.pending: Horizon | None = None
 
-    def settled(self, after: int, positions: Sequence[int], xmin: int, xmax: int) -> int:
-        """How many of `positions` (ascending, all above `after`, as one snapshot with
-        horizon `xmin` and `xmax` shows them) can be delivered without passing over
-        an event that may still commit."""
+    def settled(self, after: int, positions: Sequence[int], xmin: int) -> tuple[int, bool]:
+        """How many of `positions` (ascending, all above `after`, as one snapshot whose
+        oldest running transaction is `xmin` shows them) can be delivered without
+        passing over an event that may still commit; and whether the gap they stop at
+        needs a new horizon (`wait_for`) before it can settle."""
         expected = after + 1
         for count, position in enumerate(positions):
             if position != expected and not self._gap_settled(position, xmin):
                 pending = self.pending
-                if pending is None or position > pending.below:
-                    # Everything missing below the last visible position was drawn by
-                    # a transaction this snapshot saw running (or one that has ended).
-                    self.pending = Horizon(below=positions[-1], xmax=xmax)
-                return count
+                return count, pending is None or position > pending.below
             expected = position + 1
-        return len(positions)
+        return len(positions), False
+
+    def wait_for(self, below: int, xid: int) -> None:
+        """The positions missing below `below` settle once no transaction older than
+        `xid` runs: `xid` was assigned after the snapshot that saw them missing, so
+        every transaction that could hold one of them is older."""
+        self.pending = Horizon(below=below, xid=xid)
 
     def _gap_settled(self, position: int, xmin: int) -> bool:
         """Whether the positions missing just below `position` can no longer appear."""
         pending = self.pending
-        return pending is not None and position <= pending.below and xmin >= pending.xmax
+        return pending is not None and position <= pending.below and xmin >= pending.xid
+
+
+NEW_XID = "SELECT pg_current_xact_id()::text::bigint AS xid"
+"""A transaction id assigned now: later than every one assigned before (the horizon a
+gap waits for). The statement's own transaction ends at once (autocommit) and writes
+no WAL, so its commit waits for no flush."""
+
+
+def _xid(row: Any) -> int:
+    value = row["xid"] if isinstance(row, dict) else row[0]
+    return int(value)
 
 
 def _notification(row: Sequence[Any]) -> Notification:
@@ -123,40 +141,45 @@ class CommitOrderedReader:
     def _statement(table: Composed, *, stop: bool) -> Composed:
         return SQL(
             "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state,"
-            " h.xmin, h.xmax FROM (SELECT pg_snapshot_xmin(s)::text::bigint AS xmin,"
-            " pg_snapshot_xmax(s)::text::bigint AS xmax FROM pg_current_snapshot() s) h"
+            " h.xmin FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+            " AS xmin) h"
             " LEFT JOIN LATERAL (SELECT * FROM {table} WHERE notification_id > %s {stop}"
             " ORDER BY notification_id LIMIT %s) e ON true ORDER BY e.notification_id"
         ).format(table=table, stop=SQL("AND notification_id <= %s" if stop else ""))
 
     def _rows(
         self, conn: psycopg.Connection[Any], after: int, limit: int, stop: int | None
-    ) -> tuple[list[TupleRow], int, int]:
+    ) -> tuple[list[TupleRow], int]:
         with conn.cursor(row_factory=psycopg.rows.tuple_row) as curs:
             if stop is None:
                 curs.execute(self._read, (after, limit), prepare=True)
             else:
                 curs.execute(self._read_to, (after, stop, limit), prepare=True)
             rows = curs.fetchall()
-        xmin, xmax = int(rows[0][5]), int(rows[0][6])
-        return [row for row in rows if row[0] is not None], xmin, xmax
+        return [row for row in rows if row[0] is not None], int(rows[0][5])
 
     def read(
         self, conn: psycopg.Connection[Any], after: int, limit: int, *, stop: int | None = None
     ) -> Batch:
-        """The settled events after `after` (at most `limit`, none above `stop`)."""
-        rows, xmin, xmax = self._rows(conn, after, limit, stop)
-        count = self._order.settled(after, [row[0] for row in rows], xmin, xmax)
+        """The settled events after `after` (at most `limit`, none above `stop`), on an
+        autocommit connection."""
+        rows, xmin = self._rows(conn, after, limit, stop)
+        count, needs_horizon = self._order.settled(after, [row[0] for row in rows], xmin)
+        if needs_horizon:
+            self._order.wait_for(rows[-1][0], _xid(conn.execute(NEW_XID).fetchone()))
         return Batch([_notification(row) for row in rows[:count]], held=count < len(rows))
 
     async def read_async(self, conn: psycopg.AsyncConnection[Any], after: int, limit: int) -> Batch:
-        """`read`, on an asynchronous connection."""
+        """`read`, on an asynchronous autocommit connection."""
         async with conn.cursor(row_factory=psycopg.rows.tuple_row) as curs:
             await curs.execute(self._read, (after, limit), prepare=True)
-            rows = await curs.fetchall()
-        xmin, xmax = int(rows[0][5]), int(rows[0][6])
-        rows = [row for row in rows if row[0] is not None]
-        count = self._order.settled(after, [row[0] for row in rows], xmin, xmax)
+            found = await curs.fetchall()
+            xmin = int(found[0][5])
+            rows = [row for row in found if row[0] is not None]
+            count, needs_horizon = self._order.settled(after, [row[0] for row in rows], xmin)
+            if needs_horizon:
+                await curs.execute(NEW_XID)
+                self._order.wait_for(rows[-1][0], _xid(await curs.fetchone()))
         return Batch([_notification(row) for row in rows[:count]], held=count < len(rows))
 
     def settled_after(
@@ -189,7 +212,7 @@ class CommitOrderedReader:
         Only for a reader that works inside one snapshot and keeps no position past
         it: a rebuild comparing tables in a REPEATABLE READ transaction, or swapping
         them while no append can commit to the table it rebuilds."""
-        rows, _, _ = self._rows(conn, after, limit, stop)
+        rows, _ = self._rows(conn, after, limit, stop)
         return [_notification(row) for row in rows]
 
     def head(self, conn: psycopg.Connection[Any]) -> int:

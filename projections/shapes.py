@@ -8,7 +8,6 @@ version is rebuilt aside and swapped (see `adapters.schema`).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,22 +117,3 @@ def version_of_comment(comment: str | None) -> int | None:
         return None
     match = _VERSION_COMMENT.fullmatch(comment)
     return int(match.group(2)) if match else None
-
-
-def keyword_call(
-    name: str, target: Any, parameters: Sequence[str], arguments: dict[str, str], *, guard: str = ""
-) -> Any:
-    """A function `name(*parameters)` returning `target(<key>=<expression>, ...)`, written
-    out once: a dict of fields built per call and unpacked costs several times more on
-    a hot path. `guard`, if given, is a statement placed first (an early return).
-    Names and expressions come from our own structs and statements, never from input."""
-    source = (
-        f"def {name}({', '.join(parameters)}):\n"
-        + (f"    {guard}\n" if guard else "")
-        + "    return Target("
-        + ", ".join(f"{key}={expression}" for key, expression in arguments.items())
-        + ")\n"
-    )
-    namespace: dict[str, Any] = {"Target": target}
-    exec(source, namespace)  # noqa: S102 - see the docstring
-    return namespace[name]

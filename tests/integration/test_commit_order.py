@@ -166,7 +166,7 @@ def tail(url: str, ledger: Ledger, writers_done: threading.Event, pids: list[int
             continue  # killed: a new session, the same position and reader
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(8))
 def test_every_committed_event_is_read_once_in_order(
     database_url: str, events_table: str, seed: int
 ) -> None:
