@@ -9,8 +9,8 @@ live for the project; the row decided on is still the resource's row), so a
 refusal aborts the whole statement. After the commit, the process's `Wakeup`
 announces it to the consumers of the event sequence.
 
-The store remembers the keys and rows it last saw, bounded: the service decides a
-change on them without a read, and the guard verifies them.
+Rows to decide on are read fresh here; `CachingResourceStore` (adapters/
+caching_store.py) wraps this store to remember them.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from application.errors import (
     StaleState,
     Unauthenticated,
 )
-from application.ports import Guard, Outcome, RememberedOutcome, ResourcePage, StatusFilter
+from application.ports import Basis, Guard, Outcome, RememberedOutcome, ResourcePage, StatusFilter
 from domain.resource import Resource
 from projections.resources import ResourceRecord, ResourcesProjection
 from projections.timeline import TimelineProjection
@@ -52,8 +52,6 @@ CONNECT_TIMEOUT = 2
 """Seconds a new connection may take (libpq's least)."""
 STATEMENT_TIMEOUT_MS = 1500
 LOCK_TIMEOUT_MS = 1000
-CACHED_ROWS = 10_000
-CACHED_KEYS = 1_000
 
 
 def live_key(digest: Composable) -> Composed:
@@ -134,24 +132,6 @@ _NO_LAYOUT = _Layout((), ResourceRecord, ())
 """The layout of no rows: no record, and no principal (a key that is not live)."""
 
 
-class _Memory:
-    """Recent keys (digest -> principal) and rows (id -> row), each bounded."""
-
-    def __init__(self) -> None:
-        self.keys: dict[bytes, Principal] = {}
-        self.rows: dict[int, ResourceRecord] = {}
-
-    def key(self, digest: bytes, principal: Principal) -> None:
-        if len(self.keys) >= CACHED_KEYS:
-            self.keys.clear()
-        self.keys[digest] = principal
-
-    def row(self, record: ResourceRecord) -> None:
-        if len(self.rows) >= CACHED_ROWS and record.id not in self.rows:
-            self.rows.pop(next(iter(self.rows)))  # the oldest entry
-        self.rows[record.id] = record
-
-
 class PostgresResourceStore:
     """ResourceStore, IdAllocator and IdempotencyRecords on one async pool."""
 
@@ -192,13 +172,12 @@ class PostgresResourceStore:
         self._timeline = timeline
         self._row_type = cast(type[ResourceRecord], resources.shape.row_type)
         self._fields = resources.shape.columns
-        self._memory = _Memory()
         self._layouts: dict[bytes | Composed, _Layout] = {}
         self.on_connection_lost: list[Callable[[], None]] = []
         """Told when a pooled connection was found dead (the database restarted)."""
         table = Identifier(resources.table)
         row = SQL(", ").join(SQL("r.{0}").format(Identifier(field)) for field in self._fields)
-        # Rendered once: composing SQL on every request shows in profiles.
+        # Statements are rendered once, here.
         self._authenticate = live_key(SQL("%(digest)s")).as_bytes(None)
         self._load_one = (
             SQL(
@@ -257,8 +236,11 @@ class PostgresResourceStore:
             "INSERT INTO {0} (project_id, key, fingerprint, created, record)"
             " SELECT %s, %s, %s, %s, to_jsonb(part0) FROM part0"
         ).format(Identifier(OUTCOMES_TABLE))
-        self._events_statements: dict[tuple[int, bool], Composed] = {}
-        self._combined_cache: dict[tuple[int, ...], bytes] = {}
+        self._events_statements: dict[tuple[bool, bool], Composed] = {}
+        self._combined_cache: dict[tuple[int, ...], tuple[tuple[Composable, ...], bytes]] = {}
+        """Each append's combined statement by the identities of the statements it is
+        made of (the projections build each statement once and keep it). The entry
+        holds those statements too, so no identity in a key can be reused."""
         outcomes = Identifier(OUTCOMES_TABLE)
         self._forget_expired = SQL(
             "DELETE FROM {0} WHERE project_id = %s AND key = %s"
@@ -289,13 +271,10 @@ class PostgresResourceStore:
 
     # Reads
 
-    def _principal(self, caller: Caller, row: Sequence[Any] | None, layout: _Layout) -> Principal:
+    def _principal(self, row: Sequence[Any] | None, layout: _Layout) -> Principal:
         if row is None:
-            self._memory.keys.pop(caller.digest, None)
             raise Unauthenticated
-        principal = layout.principal(row)
-        self._memory.key(caller.digest, principal)
-        return principal
+        return layout.principal(row)
 
     async def _one(self, query: bytes | Composed, params: Any) -> dict[str, Any] | None:
         rows = await self._rows(query, params, first_only=True)
@@ -368,8 +347,7 @@ class PostgresResourceStore:
         self, query: bytes, params: Any, *, first_only: bool = False
     ) -> tuple[list[tuple[Any, ...]], _Layout]:
         """The rows of a statement that returns resources' rows, as tuples, and where
-        their columns are. Rows as dicts (then a dict per record) cost a list page of
-        twenty ~8% of its CPU."""
+        their columns are."""
         rows = await self._rows(query, params, first_only=first_only, tuples=True)
         return rows, self._layouts[query] if rows else _NO_LAYOUT
 
@@ -377,16 +355,7 @@ class PostgresResourceStore:
         rows, layout = await self._tuples(
             self._authenticate, {"digest": caller.digest}, first_only=True
         )
-        return self._principal(caller, rows[0] if rows else None, layout)
-
-    def remembered(
-        self, caller: Caller, resource_id: int
-    ) -> tuple[Principal, ResourceRecord] | None:
-        principal = self._memory.keys.get(caller.digest)
-        row = self._memory.rows.get(resource_id)
-        if principal is None or row is None or row.project_id != principal.project_id:
-            return None
-        return principal, row
+        return self._principal(rows[0] if rows else None, layout)
 
     async def load(
         self, caller: Caller, resource_id: int
@@ -394,13 +363,12 @@ class PostgresResourceStore:
         rows, layout = await self._tuples(
             self._load_one, {"resource_id": resource_id, "digest": caller.digest}, first_only=True
         )
-        principal = self._principal(caller, rows[0] if rows else None, layout)
-        record = layout.record(rows[0])
-        if record is not None:
-            self._memory.row(record)
-        else:
-            self._memory.rows.pop(resource_id, None)
-        return principal, record
+        principal = self._principal(rows[0] if rows else None, layout)
+        return principal, layout.record(rows[0])
+
+    async def basis(self, caller: Caller, resource_id: int) -> Basis:
+        principal, row = await self.load(caller, resource_id)
+        return Basis(principal=principal, row=row, confirmed=True)
 
     async def page(
         self, caller: Caller, status: StatusFilter, page: int, per_page: int
@@ -413,7 +381,7 @@ class PostgresResourceStore:
         }
         query = self._page_all if status == "all" else self._page_with_status
         rows, layout = await self._tuples(query, params)
-        principal = self._principal(caller, rows[0] if rows else None, layout)
+        principal = self._principal(rows[0] if rows else None, layout)
         record = layout.record
         records = [found for row in rows if (found := record(row)) is not None]
         return principal, ResourcePage(resources=records, total=int(rows[0][layout.total]))
@@ -489,35 +457,25 @@ class PostgresResourceStore:
             parts.append((self._remember, (guard.project_id, key, fingerprint, created)))
         query = self._combined(tuple(statement for statement, _ in parts), events_at)
         params = [param for _, part_params in parts for param in part_params]
-        resource_id = guard.basis.id if guard.basis is not None else None
         try:
             # A connection lost mid-append is tried again once: if the first try had
             # committed, the second is refused (StaleState) and the command decided
             # again on what the store now holds, so nothing is appended twice.
             found, layout = await self._tuples(query, params, first_only=True)
         except errors.UniqueViolation as conflict:
-            if resource_id is not None:
-                self._memory.rows.pop(resource_id, None)
             if conflict.diag.table_name == OUTCOMES_TABLE:
                 raise DuplicateRequest from conflict
             raise StaleState from conflict
         except psycopg.Error as error:
             if error.sqlstate != GUARD_REFUSED:
                 raise
-            if resource_id is not None:
-                self._memory.rows.pop(resource_id, None)
             raise StaleState from error
         row = found[0] if found else None
         self._wakeup.commit_seen()
         for listener in self._recorder.on_recorded:
             listener(stored)
         deleted = isinstance(events[-1], Resource.Deleted)
-        record = None if row is None or deleted else layout.record(row)
-        if record is not None:
-            self._memory.row(record)
-        elif resource_id is not None:
-            self._memory.rows.pop(resource_id, None)
-        return record
+        return None if row is None or deleted else layout.record(row)
 
     def _events_part(
         self, stored_events: Sequence[StoredEvent], guard: Guard
@@ -536,9 +494,9 @@ class PostgresResourceStore:
                 basis.updated_at,
             )
         single = len(stored_events) == 1
-        statement = self._events_statements.get((id(condition), single))
+        statement = self._events_statements.get((guard.basis is None, single))
         if statement is None:
-            # One event (most PATCHes) as scalars: dumping arrays costs more per request.
+            # One event (most PATCHes) goes as scalars, more as arrays.
             arrays = SQL(
                 "ARRAY[%s::uuid], ARRAY[%s::bigint], ARRAY[%s::text], ARRAY[%s::bytea]"
                 if single
@@ -547,7 +505,7 @@ class PostgresResourceStore:
             statement = SQL("SELECT * FROM {0}(({1}), {2})").format(
                 self._append_function, condition, arrays
             )
-            self._events_statements[(id(condition), single)] = statement
+            self._events_statements[(guard.basis is None, single)] = statement
         if single:
             (event,) = stored_events
             return statement, (
@@ -570,8 +528,8 @@ class PostgresResourceStore:
 
         `statements[events_at]` is the events part."""
         key = tuple(id(statement) for statement in statements)
-        query = self._combined_cache.get(key)
-        if query is None:
+        cached = self._combined_cache.get(key)
+        if cached is None:
             ctes = SQL(", ").join(
                 SQL("{0} AS ({1})").format(Identifier(f"part{number}"), statement)
                 for number, statement in enumerate(statements)
@@ -582,6 +540,6 @@ class PostgresResourceStore:
                 "WITH {ctes} SELECT part0.*, (SELECT count(*) FROM {events}) AS appended"
                 " FROM (SELECT 1) AS one LEFT JOIN part0 ON true"
             ).format(ctes=ctes, events=events_part)
-            query = combined.as_bytes(None)
-            self._combined_cache[key] = query
-        return query
+            cached = (statements, combined.as_bytes(None))
+            self._combined_cache[key] = cached
+        return cached[1]

@@ -15,6 +15,7 @@ import anyio.to_thread
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from eventsourcing.postgres import PostgresDatastore
 
+from adapters.caching_store import CachingResourceStore
 from adapters.database import (
     connector,
     database_answers,
@@ -131,7 +132,7 @@ class Services:
         )
         store.on_connection_lost.append(self._check_connections)
         service = ResourceService(
-            store=store,
+            store=CachingResourceStore(store),
             ids=store,
             outcomes=store,
             blobs=self.blobs,

@@ -46,6 +46,17 @@ class RememberedOutcome(Struct, frozen=True, kw_only=True):
     outcome: Outcome
 
 
+class Basis(Struct, frozen=True, kw_only=True):
+    """The row a change is decided on."""
+
+    principal: Principal
+    row: ResourceRecord | None
+    confirmed: bool
+    """Whether the store read the row just now. A row a cache remembered is only a
+    hint that the append's guard verifies: a decision on it that appends nothing is
+    made again on a confirmed row."""
+
+
 class ResourceStore(Protocol):
     """The resources' events and read model, and the keys that may reach them."""
 
@@ -53,19 +64,16 @@ class ResourceStore(Protocol):
         """The live key's principal; raises Unauthenticated."""
         ...
 
-    def remembered(
-        self, caller: Caller, resource_id: int
-    ) -> tuple[Principal, ResourceRecord] | None:
-        """The key and row this process last saw for the resource, if it still has them.
-
-        Only a hint, never an answer: the append verifies both (see `Guard`)."""
-        ...
-
     async def load(
         self, caller: Caller, resource_id: int
     ) -> tuple[Principal, ResourceRecord | None]:
         """The caller's principal and the resource's row if it is in their project;
         one round trip. Raises Unauthenticated."""
+        ...
+
+    async def basis(self, caller: Caller, resource_id: int) -> Basis:
+        """The caller's principal and the row to decide a change on: read now, or (a
+        caching store) the row this process last saw. Raises Unauthenticated."""
         ...
 
     async def page(

@@ -47,6 +47,7 @@ from application.errors import (
     VersionMismatch,
 )
 from application.ports import (
+    Basis,
     BlobItem,
     BlobStore,
     Guard,
@@ -261,34 +262,37 @@ class ResourceService:
     ) -> tuple[Outcome, bool]:
         """Decide → append → on a lost race, decide again on fresh state.
 
-        Returns the outcome and whether anything was appended."""
-        remembered = self.store.remembered(caller, command.resource_id)
-        if remembered is not None:
-            principal, row = remembered
-            try:
-                outcome, appended = await self._attempt(
-                    caller, principal, row, command, decide, confirm_upload, remember_as
-                )
-            except (VersionMismatch, DomainError, StaleState):
-                pass  # perhaps only because the remembered row is old
-            else:
-                if appended:
-                    return outcome, appended
-            # "No change" may be an old row's answer: decide again on a fresh one.
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            principal, fresh = await self.store.load(caller, command.resource_id)
-            if fresh is None:
+        The first decision may rest on a row the store remembered (`Basis.confirmed`
+        false): only an append confirms such a row, so any other answer on it (no
+        change, a broken rule, a failed If-Match) is decided again on a fresh row, and
+        only an answer on a confirmed row is given. Returns the outcome and whether
+        anything was appended."""
+        basis = await self.store.basis(caller, command.resource_id)
+        attempt = 0
+        while True:
+            if basis.row is None:
                 raise ResourceNotFound(command.resource_id)
             try:
-                return await self._attempt(
-                    caller, principal, fresh, command, decide, confirm_upload, remember_as
+                outcome, appended = await self._attempt(
+                    caller, basis.principal, basis.row, command, decide, confirm_upload, remember_as
                 )
             except StaleState:
-                logger.info(
-                    "version conflict on resource %s, attempt %s", command.resource_id, attempt
-                )
-                await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, MAX_BACKOFF)))  # noqa: S311
-        raise ConcurrentUpdate(command.resource_id)
+                if basis.confirmed:  # a race lost to another process: wait a little
+                    attempt += 1
+                    if attempt >= MAX_ATTEMPTS:
+                        raise ConcurrentUpdate(command.resource_id) from None
+                    logger.info(
+                        "version conflict on resource %s, attempt %s", command.resource_id, attempt
+                    )
+                    await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, MAX_BACKOFF)))  # noqa: S311
+            except (VersionMismatch, DomainError):
+                if basis.confirmed:
+                    raise
+            else:
+                if appended or basis.confirmed:
+                    return outcome, appended
+            principal, row = await self.store.load(caller, command.resource_id)
+            basis = Basis(principal=principal, row=row, confirmed=True)
 
     async def _attempt(
         self,

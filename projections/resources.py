@@ -287,7 +287,11 @@ class ResourcesProjection:
         self._delete = SQL("DELETE FROM {name} WHERE aggregate_id = ANY(%s)").format(
             name=self._name
         )
+        self._insert_returning = self._insert + self._returning
+        self._delete_returning = self._delete + self._returning
         self._updates: dict[tuple[tuple[str, ...], bool], Composed] = {}
+        """Statements are built once and kept: an append's combined statement is cached
+        by the statements it is made of (adapters/resource_store.py)."""
 
     def effect(self, event: Aggregate.Event) -> Effect | None:
         """What one event does to a row (a new projection version may extend it)."""
@@ -320,7 +324,7 @@ class ResourcesProjection:
         statements: list[Statement] = []
         columns = self.shape.columns
         if len(inserts) == 1:
-            insert = self._insert + self._returning if returning else self._insert
+            insert = self._insert_returning if returning else self._insert
             statements.append((insert, [inserts[0][column] for column in columns]))
         elif inserts:
             arrays = [[row[column] for row in inserts] for column in columns]
@@ -333,7 +337,7 @@ class ResourcesProjection:
                 )
             )
         if removals:
-            delete = self._delete + self._returning if returning else self._delete
+            delete = self._delete_returning if returning else self._delete
             statements.append((delete, (removals,)))
         return statements
 

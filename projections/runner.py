@@ -110,9 +110,10 @@ class ActivityRunner:
         batch is written once the lock is gone (its session is the writer's).
 
         Behind, it reads the next batch at once; busy, it reads again after a moment,
-        so appends gather into batches; caught up, it listens for the next append. It
-        does not listen while busy: every commit wakes a listening session, which
-        cost the database about as much as projecting the event."""
+        so appends gather into batches; waiting for a gap in the positions to settle,
+        it reads again after `SETTLE_POLL`; caught up, it listens for the wake-up that
+        processes send after their commits (adapters/wakeup.py). It does not listen
+        while busy: it reads again soon anyway."""
         self._position = None
         listening = False
         while not stop.is_set():
@@ -148,10 +149,10 @@ class ActivityRunner:
     def _wait_for_appends(
         self, session: psycopg.Connection[tuple[Any, ...]], stop: threading.Event
     ) -> None:
-        """Sleeps until an append notifies, then a moment more, so that appends after
-        a quiet spell are projected in a batch rather than one event per wake-up
-        (which cost the runner eight times the CPU per event). A second without a
-        notification proves the session, and so the lock, still lives."""
+        """Sleeps until a wake-up comes, then a moment more, so that appends after a
+        quiet spell are projected in a batch rather than one event per wake-up. A
+        second without one proves the session, and so the lock, still lives (and the
+        batch after it reads whatever a lost wake-up announced)."""
         notified = False
         for _ in session.notifies(timeout=1.0, stop_after=1):
             notified = True

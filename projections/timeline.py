@@ -51,7 +51,7 @@ class TimelineProjection:
             "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[]) "
             "ON CONFLICT DO NOTHING"
         ).format(name=Identifier(table))
-        # One row (a PATCH's append) as scalars: dumping arrays costs more per request.
+        # One row (a PATCH's append) goes as scalars, more as arrays.
         self._insert_one = SQL(
             "INSERT INTO {name} (aggregate_id, version, occurred_at) VALUES (%s, %s, %s) "
             "ON CONFLICT DO NOTHING"

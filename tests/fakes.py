@@ -4,8 +4,9 @@
 where the service can tell: the read model is written from the events (by the same
 `resource_effect`) in the same "transaction" as the append; an append is refused
 (StaleState) when its guard fails or its versions exist; an Idempotency-Key's
-outcome is kept with the append; and the store remembers the keys and rows it last
-saw, which `change_elsewhere` (another server's append) does not update.
+outcome is kept with the append. Tests wrap it in the real `CachingResourceStore`, as
+production wraps the PostgreSQL store; `change_elsewhere` (another server's append)
+then leaves the cache out of date, as it would be.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from eventsourcing.domain import Aggregate, Snapshot
 from application.access import Caller, Principal
 from application.errors import DuplicateRequest, StaleState, Unauthenticated, UploadInProgress
 from application.ports import (
+    Basis,
     BlobItem,
     Guard,
     Outcome,
@@ -169,8 +171,6 @@ class FakeResourceStore:
         self.before_append: Callable[[], None] | None = None
         """Runs once at the start of the next append: another server's interleaving."""
         self._last_id = 0
-        self._known_keys: dict[bytes, Principal] = {}
-        self._known_rows: dict[int, ResourceRecord] = {}
 
     # Set-up and inspection for tests
 
@@ -203,22 +203,11 @@ class FakeResourceStore:
     def _principal(self, caller: Caller) -> Principal:
         principal = self.keys.get(caller.digest)
         if principal is None:
-            self._known_keys.pop(caller.digest, None)
             raise Unauthenticated
-        self._known_keys[caller.digest] = principal
         return principal
 
     async def authenticate(self, caller: Caller) -> Principal:
         return self._principal(caller)
-
-    def remembered(
-        self, caller: Caller, resource_id: int
-    ) -> tuple[Principal, ResourceRecord] | None:
-        principal = self._known_keys.get(caller.digest)
-        row = self._known_rows.get(resource_id)
-        if principal is None or row is None or row.project_id != principal.project_id:
-            return None
-        return principal, row
 
     async def load(
         self, caller: Caller, resource_id: int
@@ -227,10 +216,12 @@ class FakeResourceStore:
         principal = self._principal(caller)
         record = self.row(resource_id)
         if record is None or record.project_id != principal.project_id:
-            self._known_rows.pop(resource_id, None)
             return principal, None
-        self._known_rows[resource_id] = record
         return principal, record
+
+    async def basis(self, caller: Caller, resource_id: int) -> Basis:
+        principal, row = await self.load(caller, resource_id)
+        return Basis(principal=principal, row=row, confirmed=True)
 
     async def page(
         self, caller: Caller, status: StatusFilter, page: int, per_page: int
@@ -266,13 +257,10 @@ class FakeResourceStore:
         if self.before_append is not None:
             interleave, self.before_append = self.before_append, None
             interleave()
-        basis_id = guard.basis.id if guard.basis is not None else None
         try:
             self._check(events, guard, remember_as)
         except (StaleState, DuplicateRequest):
             self.refusals += 1
-            if basis_id is not None:
-                self._known_rows.pop(basis_id, None)
             raise
         before = self.rows.get(events[-1].originator_id)
         after = self._commit(events)
@@ -287,12 +275,7 @@ class FakeResourceStore:
                 fingerprint=fingerprint,
                 outcome=Outcome(record=ResourceRecord(**kept), created=created),
             )
-        record = None if after is None else ResourceRecord(**after)
-        if record is not None:
-            self._known_rows[record.id] = record
-        elif basis_id is not None:
-            self._known_rows.pop(basis_id, None)
-        return record
+        return None if after is None else ResourceRecord(**after)
 
     def _check(
         self,

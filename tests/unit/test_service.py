@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import pytest
 from msgspec.structs import replace
 
+from adapters.caching_store import CachingResourceStore
 from application import service as service_module
 from application.access import Caller
 from application.commands import (
@@ -59,7 +60,7 @@ class World:
 
     def __post_init__(self) -> None:
         self.service = ResourceService(
-            store=self.store,
+            store=CachingResourceStore(self.store),
             ids=self.store,
             outcomes=self.store,
             blobs=self.blobs,
