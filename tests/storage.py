@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from eventsourcing.postgres import PostgresDatastore
+from psycopg.conninfo import conninfo_to_dict
 
 from api.settings import Settings
 
@@ -18,6 +19,20 @@ WRITTEN_TABLES = (
     "resource_timeline",
     "activity",
 )
+
+
+def library_datastore(url: str, *, pool_size: int, max_overflow: int = 0) -> PostgresDatastore:
+    """The event-sourcing library's datastore on the database `url` names."""
+    params = conninfo_to_dict(url)
+    return PostgresDatastore(
+        dbname=str(params["dbname"]),
+        host=str(params.get("host") or "127.0.0.1"),
+        port=str(params.get("port") or 5432),
+        user=str(params.get("user") or "postgres"),
+        password=str(params.get("password") or ""),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+    )
 
 
 def empty(datastore: PostgresDatastore, *, keys: bool = True) -> None:

@@ -19,12 +19,11 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from eventsourcing.postgres import PostgresDatastore
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
 from adapters.event_store import ProjectingApplicationRecorder, append_function_name
 from projections.reader import Batch, CommitOrderedReader, oldest_writer
+from tests.storage import library_datastore
 
 TABLE = "law_events"
 WRITERS = 24
@@ -34,15 +33,7 @@ RESOURCES_EACH = 3
 
 @pytest.fixture
 def events_table(database_url: str) -> str:
-    params = conninfo_to_dict(database_url)
-    datastore = PostgresDatastore(
-        dbname=str(params["dbname"]),
-        host=str(params.get("host") or "127.0.0.1"),
-        port=str(params.get("port") or 5432),
-        user=str(params.get("user") or "postgres"),
-        password=str(params.get("password") or ""),
-        pool_size=2,
-    )
+    datastore = library_datastore(database_url, pool_size=2)
     with datastore.transaction(commit=True) as curs:
         curs.execute(SQL("DROP TABLE IF EXISTS {0}").format(Identifier(TABLE)))
     ProjectingApplicationRecorder(datastore, events_table_name=TABLE).create_table()

@@ -11,12 +11,11 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Mapper, UUIDAsHex
-from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
-from psycopg.conninfo import conninfo_to_dict
 
 from adapters.event_store import ProjectingApplicationRecorder
 from projections.resources import ResourcesProjection
+from tests.storage import library_datastore
 
 EVENTS_TABLE = "contract_events"
 
@@ -31,16 +30,7 @@ def _contract_database(database_url: str) -> None:
 
 
 def fresh_recorder() -> ProjectingApplicationRecorder:
-    params = conninfo_to_dict(ContractDatabase.url)
-    datastore = PostgresDatastore(
-        dbname=str(params["dbname"]),
-        host=str(params.get("host") or "127.0.0.1"),
-        port=str(params.get("port") or 5432),
-        user=str(params.get("user") or "postgres"),
-        password=str(params.get("password") or ""),
-        pool_size=4,
-        max_overflow=8,
-    )
+    datastore = library_datastore(ContractDatabase.url, pool_size=4, max_overflow=8)
     with datastore.transaction(commit=True) as curs:
         curs.execute(f"DROP TABLE IF EXISTS {EVENTS_TABLE}")
         curs.execute("DROP TABLE IF EXISTS contract_resources")
