@@ -40,6 +40,7 @@ from application.errors import (
 )
 from application.ports import Basis, Guard, Outcome, RememberedOutcome, ResourcePage, StatusFilter
 from domain.resource import Resource
+from projections.counts import total as kept_total
 from projections.resources import ResourceRecord, ResourcesProjection
 from projections.timeline import TimelineProjection
 
@@ -189,24 +190,31 @@ class PostgresResourceStore:
         )
         page = SQL(
             "WITH k AS ({key}),"
-            " total AS (SELECT count(*) AS total FROM {table} r, k"
-            "  WHERE r.project_id = k.key_project_id {status}),"
+            " total AS (SELECT {total} AS total FROM k),"
             " page AS (SELECT r.* FROM {table} r, k WHERE r.project_id = k.key_project_id {status}"
             "  ORDER BY r.id DESC LIMIT %(limit)s OFFSET %(offset)s)"
             " SELECT k.*, total.total, {row} FROM k CROSS JOIN total"
             " LEFT JOIN page r ON true ORDER BY r.id DESC"
         )
-        # Two statements, not one with "(%(status)s = 'all' OR ...)": a prepared
-        # statement's generic plan cannot drop that OR, and then reads and sorts every
-        # row of the project instead of walking an index to the page.
+        # The total is the kept count (projections/counts.py): a few rows read by key,
+        # however many resources the project has. Two statements, not one with
+        # "(%(status)s = 'all' OR ...)": a prepared statement's generic plan cannot
+        # drop that OR, and then reads every row of the project instead of walking an
+        # index to the page.
+        project = SQL("k.key_project_id")
         self._page_all = page.format(
-            key=live_key(SQL("%(digest)s")), table=table, row=row, status=SQL("")
+            key=live_key(SQL("%(digest)s")),
+            table=table,
+            row=row,
+            status=SQL(""),
+            total=kept_total(resources.table, project),
         ).as_bytes(None)
         self._page_with_status = page.format(
             key=live_key(SQL("%(digest)s")),
             table=table,
             row=row,
             status=SQL("AND r.status = %(status)s"),
+            total=kept_total(resources.table, project, SQL("%(status)s")),
         ).as_bytes(None)
         self._find = (
             SQL("SELECT {row} FROM {table} r WHERE r.id = %s")

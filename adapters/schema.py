@@ -32,6 +32,12 @@ from adapters.resource_store import (
     outcomes_table,
 )
 from projections.activity import ActivityView
+from projections.counts import (
+    COUNTS_TABLE,
+    counted_by_project,
+    counted_by_status,
+    counts_table_statements,
+)
 from projections.rebuild import STATE_TABLE, create_state_table_statements
 from projections.resources import ResourcesProjection
 from projections.shapes import TableShape, version_of_comment
@@ -66,14 +72,27 @@ def live_version(datastore: PostgresDatastore, table: str) -> int | None:
     return version_of_comment(row["comment"]) or 1
 
 
+def _counted(datastore: PostgresDatastore, table: str) -> bool:
+    """Whether the table's rows are counted (its counting triggers exist)."""
+    with datastore.get_connection() as conn:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = to_regclass(%s)"
+            " AND tgname = 'row_counts_added') AS counted",
+            (table,),
+        ).fetchone()
+    return bool(row and row["counted"])
+
+
 def _complete(
     datastore: PostgresDatastore,
     tables: tuple[str, ...],
     recorder: ProjectingApplicationRecorder,
     shape: TableShape,
+    counted: tuple[str, ...],
 ) -> bool:
-    """Whether every table, the sequence and the current append function exist, and the
-    read model is at the code's projection version (read without taking a lock)."""
+    """Whether every table, the sequence and the current append function exist, the
+    read model is at the code's projection version, and the counted tables are
+    counted (read without taking a lock)."""
     definition = append_function(recorder.events_table_name).as_string()
     body = definition.split("$$")[1]
     with datastore.get_connection() as conn:
@@ -84,6 +103,8 @@ def _complete(
             (append_function_name(recorder.events_table_name), list(tables)),
         ).fetchone()
     if row is None or not row["tables"] or row["function"] != body:
+        return False
+    if not all(_counted(datastore, table) for table in counted):
         return False
     return live_version(datastore, shape.name) == shape.version
 
@@ -112,8 +133,10 @@ def create_schema(
         "api_keys",
         OUTCOMES_TABLE,
         ID_SEQUENCE,
+        COUNTS_TABLE,
     )
-    if _complete(datastore, tables, recorder, resources.shape):
+    counted = (resources.shape.name, activity.activity_table)
+    if _complete(datastore, tables, recorder, resources.shape, counted):
         # Nothing to create: take no lock at all. `CREATE ... IF NOT EXISTS` of an
         # index locks its table even when the index exists, and held up the appends
         # of running servers whenever a command or a worker started.
@@ -134,6 +157,7 @@ def create_schema(
             *keys_table(),
             *outcomes_table(),
             *id_sequence(),
+            *counts_table_statements(),
             append_function(recorder.events_table_name),
         ]
         if current is None:
@@ -141,6 +165,16 @@ def create_schema(
         with datastore.transaction(commit=True) as curs:
             for statement in statements:
                 curs.execute(statement, prepare=False)
+        # Tables that were not counted yet (new, or made by an earlier release): their
+        # counts from their rows, and the triggers that keep them, in one transaction.
+        for table, counting in (
+            (shape.name, counted_by_status),
+            (activity.activity_table, counted_by_project),
+        ):
+            if not _counted(datastore, table):
+                with datastore.transaction(commit=True) as curs:
+                    for statement in counting(table):
+                        curs.execute(statement, prepare=False)
         if current is not None and current < shape.version:
             logger.warning(
                 "the %s read model is at projection version %s, the code at %s:"

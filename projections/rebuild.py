@@ -25,6 +25,7 @@ from psycopg import Cursor
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from projections.counts import rename_counts
 from projections.reader import CommitOrderedReader
 
 STATE_TABLE = "projection_rebuilds"
@@ -323,6 +324,8 @@ class Rebuilder:
             curs.execute(SQL("DROP TABLE {0}").format(live))
             curs.execute(SQL("ALTER TABLE {0} RENAME TO {1}").format(aside, live))
             self._rename_indexes(curs)
+            for statement in rename_counts(self.aside, self._target.live_table):
+                curs.execute(statement)
             self._target.after_swap(curs, position)
             curs.execute(
                 SQL("DELETE FROM {0} WHERE name = %s").format(Identifier(STATE_TABLE)),

@@ -16,6 +16,7 @@ from projections.activity import (
     ActivityView,
     create_activity_statements,
 )
+from projections.counts import counted_by_project, counted_by_status
 from projections.resources import ResourcesProjection
 from projections.timeline import TIMELINE_TABLE, TimelineProjection, create_timeline_statements
 
@@ -60,7 +61,10 @@ class ResourcesRebuild(InlineRebuild):
     key_columns = 1
 
     def __init__(self, projection: ResourcesProjection) -> None:
-        super().__init__(projection, projection.shape.create_statements)
+        shape = projection.shape
+        super().__init__(
+            projection, lambda table: [*shape.create_statements(table), *counted_by_status(table)]
+        )
         self.live_table = projection.shape.name
         key = projection.shape.primary_key[0]
         self.columns = (key, *(column for column in projection.shape.columns if column != key))
@@ -102,7 +106,7 @@ class ActivityRebuild:
         self.view = view
 
     def create_statements(self, table: str) -> list[Composed]:
-        return create_activity_statements(table)
+        return [*create_activity_statements(table), *counted_by_project(table)]
 
     def write_batch(
         self, curs: Cursor[Any], table: str, notifications: Sequence[Notification]

@@ -18,6 +18,7 @@ WRITTEN_TABLES = (
     "resources",
     "resource_timeline",
     "activity",
+    "row_counts",
 )
 
 
