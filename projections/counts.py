@@ -24,8 +24,7 @@ NO_STATUS = ""
 """The status of counts kept by project only."""
 
 _UPSERT = (
-    " ON CONFLICT (table_name, project_id, status, slot)"
-    " DO UPDATE SET n = {counts}.n + EXCLUDED.n;"
+    " ON CONFLICT (table_name, project_id, status, slot) DO UPDATE SET n = {counts}.n + EXCLUDED.n;"
 )
 
 
@@ -121,9 +120,7 @@ def _recount(table: str, status: Composable) -> list[Composed]:
         SQL(
             "INSERT INTO {counts} (table_name, project_id, status, slot, n)"
             " SELECT {table_name}, project_id, {status}, 0, count(*) FROM {table} GROUP BY 2, 3"
-        ).format(
-            counts=counts, table_name=Literal(table), status=status, table=Identifier(table)
-        ),
+        ).format(counts=counts, table_name=Literal(table), status=status, table=Identifier(table)),
     ]
 
 
