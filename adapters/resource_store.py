@@ -284,6 +284,12 @@ class PostgresResourceStore:
             raise Unauthenticated
         return layout.principal(row)
 
+    async def fetch(self, query: bytes | Composed, params: Any) -> list[dict[str, Any]]:
+        """The rows of one statement, as dicts, on this store's pool: for the other
+        readers of the database, with the same answer to an outage (503)."""
+        rows: list[dict[str, Any]] = await self._rows(query, params)
+        return rows
+
     async def _one(self, query: bytes | Composed, params: Any) -> dict[str, Any] | None:
         rows = await self._rows(query, params, first_only=True)
         return rows[0] if rows else None

@@ -31,7 +31,7 @@ from adapters.resource_store import (
     id_sequence,
     outcomes_table,
 )
-from projections.activity import ActivityView
+from projections.activity import ACTIVITY_INDEXES, ActivityView
 from projections.counts import (
     COUNTS_TABLE,
     counted_by_project,
@@ -134,6 +134,7 @@ def create_schema(
         OUTCOMES_TABLE,
         ID_SEQUENCE,
         COUNTS_TABLE,
+        *(f"{activity.activity_table}_{suffix}" for suffix, _ in ACTIVITY_INDEXES),
     )
     counted = (resources.shape.name, activity.activity_table)
     if _complete(datastore, tables, recorder, resources.shape, counted):

@@ -215,9 +215,20 @@ class ActivityData(Schema, frozen=True, kw_only=True):
     events: list[ActivityEvent]
 
 
+class ActivityPagination(Pagination, frozen=True, kw_only=True, omit_defaults=True):
+    total_is_lower_bound: Annotated[
+        bool,
+        Meta(
+            description="Present, and true, only when a filtered page's count stopped at"
+            " 10,000: `total` is then a lower bound (there are at least that many), and"
+            " `total_pages` with it"
+        ),
+    ] = False
+
+
 class ActivityEnvelope(Schema, frozen=True, kw_only=True):
     data: ActivityData
-    pagination: Pagination
+    pagination: ActivityPagination
 
 
 class ErrorDetail(Schema, frozen=True, kw_only=True):

@@ -15,6 +15,7 @@ import anyio.to_thread
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from eventsourcing.postgres import PostgresDatastore
 
+from adapters.activity_reads import PostgresActivityReads
 from adapters.caching_store import CachingResourceStore
 from adapters.database import (
     connector,
@@ -35,9 +36,15 @@ from application.access import Caller
 from application.commands import DeleteResource, RegisterResource, UpdateResource
 from application.errors import DatabaseUnavailable
 from application.history import ResourceHistory
-from application.ports import BlobStore, Outcome
+from application.ports import ActivityReads, BlobStore, Outcome
 from application.service import ResourceService
-from projections.activity import ActivityProjection, ActivityView, ResourceStates
+from projections.activity import (
+    ActivityFilter,
+    ActivityPage,
+    ActivityProjection,
+    ActivityView,
+    ResourceStates,
+)
 from projections.rebuild import (
     BATCH_SIZE,
     Rebuildable,
@@ -147,7 +154,9 @@ class Services:
             service, store = self.resource_service()
             portal.call(store.open)
             try:
-                yield BlockingResources(portal, service)
+                yield BlockingResources(
+                    portal, service, PostgresActivityReads(store, self.activity)
+                )
             finally:
                 portal.call(store.close)
 
@@ -231,9 +240,17 @@ class Services:
 class BlockingResources:
     """Calls into a resource service running on a portal's loop, from plain threads."""
 
-    def __init__(self, portal: BlockingPortal, service: ResourceService) -> None:
+    def __init__(
+        self, portal: BlockingPortal, service: ResourceService, activity: ActivityReads
+    ) -> None:
         self._portal = portal
         self.service = service
+        self.activity = activity
+
+    def activity_page(
+        self, project_id: int, where: ActivityFilter, page: int, per_page: int
+    ) -> ActivityPage:
+        return self._portal.call(self.activity.page, project_id, where, page, per_page)
 
     def register(self, caller: Caller, command: RegisterResource) -> Outcome:
         return self._portal.call(self.service.register, caller, command)

@@ -14,11 +14,13 @@ from litestar import Request
 if TYPE_CHECKING:
     from api.metrics import ServiceMetrics
     from api.services import Services
+    from application.ports import ActivityReads
     from application.service import ResourceService
 
 SERVICES = "services"
 RESOURCES = "resources"
 METRICS = "metrics"
+ACTIVITY = "activity"
 
 
 def services_of(request: Request[Any, Any, Any]) -> Services:
@@ -34,3 +36,8 @@ def resources_of(request: Request[Any, Any, Any]) -> ResourceService:
 def metrics_of(request: Request[Any, Any, Any]) -> ServiceMetrics:
     metrics: ServiceMetrics = request.app.state[METRICS]
     return metrics
+
+
+def activity_of(request: Request[Any, Any, Any]) -> ActivityReads:
+    activity: ActivityReads = request.app.state[ACTIVITY]
+    return activity

@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, Snapshot
 from msgspec import Struct
 
 from application.access import Caller, Principal
+from projections.activity import ActivityFilter, ActivityPage
 from projections.resources import ResourceRecord
 
 StatusFilter = Literal["uploaded", "pending", "all"]
@@ -102,6 +103,16 @@ class ResourceStore(Protocol):
 
         Raises StaleState when the guard fails or another writer appended first, and
         DuplicateRequest when the key's outcome was kept meanwhile; nothing is written."""
+        ...
+
+
+class ActivityReads(Protocol):
+    """The project activity feed (an asynchronous read model)."""
+
+    async def page(
+        self, project_id: int, where: ActivityFilter, page: int, per_page: int
+    ) -> ActivityPage:
+        """The project's entries matching `where`, newest first."""
         ...
 
 

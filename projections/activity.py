@@ -19,15 +19,27 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from msgspec import Struct
 from psycopg import Connection
 from psycopg.rows import dict_row
-from psycopg.sql import SQL, Composable, Composed, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb
 
 from domain.resource import Resource, audited_state, field_changes
+from projections.counts import total as counted_total
 from projections.resources import is_resource_event
 
 ACTIVITY_TABLE = "activity"
 UPSTREAM = "Resources"
 """The application whose events the feed follows (its tracking name)."""
+
+ACTIVITY_INDEXES = (
+    ("project_idx", "project_id, id DESC"),
+    ("resource_idx", "project_id, resource_id, id DESC"),
+    ("actor_idx", "project_id, actor, id DESC"),
+    ("type_idx", "project_id, type, id DESC"),
+)
+"""(suffix, columns) of each index of the feed: one per filter, newest first."""
+
+COUNT_BOUND = 10_000
+"""A filtered activity page counts its matches up to this many, then says "at least"."""
 
 EVENT_TYPES = (
     "FileRegistered",
@@ -63,6 +75,8 @@ class ActivityFilter(Struct, frozen=True, kw_only=True):
 class ActivityPage(Struct, frozen=True, kw_only=True):
     entries: list[ActivityEntry]
     total: int
+    total_is_lower_bound: bool = False
+    """True when a filtered count stopped at `COUNT_BOUND`: there are at least `total`."""
 
 
 LoadAt = Callable[[UUID, int], Resource]
@@ -148,10 +162,15 @@ class ActivityView(PostgresTrackingRecorder):
         with session.cursor(row_factory=dict_row) as curs:
             return self._max_tracking_id(application_name, curs) or 0
 
-    def page(
+    def page_statement(
         self, project_id: int, where: ActivityFilter, page: int, per_page: int
-    ) -> ActivityPage:
-        """The project's entries matching `where`, newest first."""
+    ) -> tuple[Composed, list[Any]]:
+        """One statement for a page of the project's entries matching `where`, newest
+        first, each row with the page's total.
+
+        No count of the project: unfiltered, the total is the kept count
+        (projections/counts.py); filtered, the matching rows are counted on an index
+        up to `COUNT_BOUND` + 1, and a total of `COUNT_BOUND` is then a lower bound."""
         conditions: list[Composable] = [SQL("project_id = %s")]
         params: list[Any] = [project_id]
         for column, value, operator in (
@@ -164,21 +183,30 @@ class ActivityView(PostgresTrackingRecorder):
             if value is not None:
                 conditions.append(SQL("{0} " + operator + " %s").format(Identifier(column)))
                 params.append(value)
-        query = SQL(
-            "SELECT id, resource_id, version, type, occurred_at, actor, key_id, request_id,"
-            " changes, count(*) OVER () AS total FROM {name} WHERE {conditions}"
-            " ORDER BY id DESC LIMIT %s OFFSET %s"
-        ).format(name=Identifier(self.activity_table), conditions=SQL(" AND ").join(conditions))
-        count = SQL("SELECT count(*) AS total FROM {name} WHERE {conditions}").format(
-            name=Identifier(self.activity_table), conditions=SQL(" AND ").join(conditions)
-        )
-        with self.datastore.get_connection() as conn:
-            rows = conn.execute(query, [*params, per_page, (page - 1) * per_page]).fetchall()
-            if rows:
-                total = int(rows[0]["total"])
-            else:
-                counted = conn.execute(count, params).fetchone()
-                total = 0 if counted is None else int(counted["total"])
+        matching = SQL(" AND ").join(conditions)
+        name = Identifier(self.activity_table)
+        if len(conditions) == 1:
+            total: Composable = counted_total(self.activity_table, SQL("%s"))
+            total_params: list[Any] = [project_id]
+        else:
+            total = SQL(
+                "(SELECT count(*) FROM (SELECT FROM {name} WHERE {matching} LIMIT {bound}) m)"
+            ).format(name=name, matching=matching, bound=Literal(COUNT_BOUND + 1))
+            total_params = list(params)
+        statement = SQL(
+            "SELECT {total} AS total, {bounded} AS bounded, e.* FROM (SELECT 1) one"
+            " LEFT JOIN LATERAL"
+            " (SELECT id, resource_id, version, type, occurred_at, actor, key_id, request_id,"
+            " changes FROM {name} WHERE {matching} ORDER BY id DESC LIMIT %s OFFSET %s) e ON true"
+            " ORDER BY e.id DESC"
+        ).format(total=total, bounded=Literal(len(conditions) > 1), name=name, matching=matching)
+        return statement, [*total_params, *params, per_page, (page - 1) * per_page]
+
+    @staticmethod
+    def page_of(rows: Sequence[dict[str, Any]]) -> ActivityPage:
+        """The page that `page_statement`'s rows hold."""
+        counted = int(rows[0]["total"]) if rows else 0
+        bounded = bool(rows and rows[0]["bounded"]) and counted > COUNT_BOUND
         entries = [
             ActivityEntry(
                 id=row["id"],
@@ -192,8 +220,13 @@ class ActivityView(PostgresTrackingRecorder):
                 changes={field: (old, new) for field, (old, new) in row["changes"].items()},
             )
             for row in rows
+            if row["id"] is not None
         ]
-        return ActivityPage(entries=entries, total=total)
+        return ActivityPage(
+            entries=entries,
+            total=COUNT_BOUND if bounded else counted,
+            total_is_lower_bound=bounded,
+        )
 
 
 def create_activity_statements(table: str) -> list[Composed]:
@@ -212,12 +245,12 @@ def create_activity_statements(table: str) -> list[Composed]:
             " request_id text,"
             " changes jsonb NOT NULL)"
         ).format(name=name),
-        SQL("CREATE INDEX IF NOT EXISTS {index} ON {name} (project_id, id DESC)").format(
-            index=Identifier(f"{table}_project_idx"), name=name
+        *(
+            SQL("CREATE INDEX IF NOT EXISTS {index} ON {name} ({columns})").format(
+                index=Identifier(f"{table}_{suffix}"), name=name, columns=SQL(columns)
+            )
+            for suffix, columns in ACTIVITY_INDEXES
         ),
-        SQL(
-            "CREATE INDEX IF NOT EXISTS {index} ON {name} (project_id, resource_id, id DESC)"
-        ).format(index=Identifier(f"{table}_resource_idx"), name=name),
     ]
 
 

@@ -23,8 +23,8 @@ from api.parameters import (
     plain_text,
     whole_numbers,
 )
-from api.schemas import ActivityData, ActivityEnvelope, ActivityEvent, Pagination
-from api.wiring import services_of
+from api.schemas import ActivityData, ActivityEnvelope, ActivityEvent, ActivityPagination
+from api.wiring import activity_of
 from projections.activity import EVENT_TYPES, ActivityEntry, ActivityFilter
 
 
@@ -91,16 +91,14 @@ class ActivityController(Controller):
             until=None if until is None else parse_rfc3339(until, "until"),
         )
         principal = await principal_of(request)
-        services = services_of(request)
-        found = await services.read(
-            services.activity.page, principal.project_id, where, page, per_page
-        )
+        found = await activity_of(request).page(principal.project_id, where, page, per_page)
         return ActivityEnvelope(
             data=ActivityData(events=[activity_event(entry) for entry in found.entries]),
-            pagination=Pagination(
+            pagination=ActivityPagination(
                 page=page,
                 per_page=per_page,
                 total=found.total,
                 total_pages=math.ceil(found.total / per_page),
+                total_is_lower_bound=found.total_is_lower_bound,
             ),
         )

@@ -12,10 +12,11 @@ import pytest
 from eventsourcing.tests.persistence import TrackingRecorderTestCase
 
 from api.services import Services
-from projections.activity import UPSTREAM, ActivityFilter, ActivityView
+from projections.activity import COUNT_BOUND, UPSTREAM, ActivityFilter, ActivityView
 from projections.resources import is_resource_event
 from tests.acting import Acting
 from tests.feed import caught_up, running, wait_until
+from tests.seeding import seed
 from tests.storage import cli_env
 
 PROJECT = 4
@@ -45,7 +46,7 @@ def test_each_event_becomes_one_feed_entry_with_its_changes(
     with running(services):
         wait_until(lambda: caught_up(services))
 
-    page = services.activity.page(PROJECT, ActivityFilter(), page=1, per_page=10)
+    page = acting.resources.activity_page(PROJECT, ActivityFilter(), 1, 10)
     assert [entry.type for entry in page.entries] == [
         "Deleted",
         "DescriptionChanged",
@@ -189,7 +190,25 @@ def test_text_that_copy_must_escape_reaches_the_feed_as_sent(
     resource_id = register(acting, name=name)
     acting.update(PROJECT, "user-2", resource_id, description=description)
     assert services.activity_runner().process_batch() == 2
-    page = services.activity.page(PROJECT, ActivityFilter(resource_id=resource_id), 1, 10)
+    page = acting.resources.activity_page(PROJECT, ActivityFilter(resource_id=resource_id), 1, 10)
     described, registered = page.entries
     assert registered.changes["name"] == (None, name)
     assert described.changes == {"description": (None, description)}
+
+
+def test_totals_are_kept_counts_and_a_filtered_count_stops_at_its_bound(
+    services: Services, acting: Acting
+) -> None:
+    seed(services, resources=COUNT_BOUND + 1, changes_each=0, project_id=PROJECT)
+    register(acting, actor="someone")
+    while services.activity_runner().process_batch():
+        pass
+    everything = acting.resources.activity_page(PROJECT, ActivityFilter(), 1, 20)
+    assert (everything.total, everything.total_is_lower_bound) == (COUNT_BOUND + 2, False)
+    seeded = acting.resources.activity_page(PROJECT, ActivityFilter(actor="seeder"), 1, 20)
+    assert (seeded.total, seeded.total_is_lower_bound) == (COUNT_BOUND, True)
+    assert len(seeded.entries) == 20
+    one = acting.resources.activity_page(PROJECT, ActivityFilter(actor="someone"), 1, 20)
+    assert (one.total, one.total_is_lower_bound) == (1, False)
+    other = acting.resources.activity_page(PROJECT + 1, ActivityFilter(), 1, 20)
+    assert (other.total, other.entries) == (0, [])
