@@ -24,17 +24,19 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
 from adapters.event_store import ProjectingApplicationRecorder, append_function_name
 from bench.cluster import bindir, private_cluster
 from bench.common import fresh_database
+from tests.previous_release import PREVIOUS_RELEASE_APPEND
+from tests.storage import library_datastore
 
 DATABASE = "bench_append"
 TABLE = "bench_events"
@@ -42,35 +44,27 @@ LOCKING_FUNCTION = "bench_events_append_locking"
 WRITERS = (16, 64)
 SECONDS = 10
 WARM_UP_SECONDS = 3
-
-PREVIOUS_RELEASE_APPEND = (
-    "CREATE OR REPLACE FUNCTION {function}(allowed boolean,"
-    " ids uuid[], versions bigint[], topics text[], states bytea[])"
-    " RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN"
-    " IF NOT allowed THEN"
-    "  RAISE EXCEPTION 'the append''s guard refused it' USING ERRCODE = 'RSG01';"
-    " END IF;"
-    " LOCK TABLE {events} IN EXCLUSIVE MODE;"
-    " NOTIFY {channel};"
-    " RETURN QUERY INSERT INTO {events} (originator_id, originator_version, topic, state)"
-    " SELECT * FROM unnest(ids, versions, topics, states) RETURNING notification_id;"
-    " END $$"
-)
-"""The previous release's append function, word for word (as in
-tests/integration/test_store_migration.py)."""
+SPARE = 10
+"""Connections left free on the server during a run, for its other clients."""
+CONNECTION_WAIT = 60.0
+"""Seconds a run waits for its connections to be free on a shared server."""
 
 
 @dataclass(frozen=True)
 class AppendRow:
     flush: str
     writers: int
-    lock_free: float
-    """Appends per second through today's function."""
-    locking: float
-    """Appends per second through the previous release's."""
+    lock_free: float | None
+    """Appends per second through today's function (None: not run, see `not_run`)."""
+    locking: float | None
+    """Appends per second through the previous release's (None: not run)."""
+    not_run: str = ""
+    """Why the row was not measured (a shared server without the connections free)."""
 
     @property
-    def ratio(self) -> float:
+    def ratio(self) -> float | None:
+        if self.lock_free is None or self.locking is None:
+            return None
         return self.lock_free / self.locking
 
 
@@ -94,22 +88,10 @@ def event_state() -> tuple[str, bytes]:
     return stored.topic, stored.state
 
 
-def _datastore(database_url: str) -> PostgresDatastore:
-    params = conninfo_to_dict(database_url)
-    return PostgresDatastore(
-        dbname=str(params["dbname"]),
-        host=str(params.get("host") or "127.0.0.1"),
-        port=str(params.get("port") or 5432),
-        user=str(params.get("user") or "postgres"),
-        password=str(params.get("password") or ""),
-        pool_size=2,
-    )
-
-
 def create_store(database_url: str) -> None:
     """The events table and today's append function, as the service creates them; the
     previous release's function beside them under `LOCKING_FUNCTION`."""
-    datastore = _datastore(database_url)
+    datastore = library_datastore(database_url, pool_size=2)
     try:
         recorder = ProjectingApplicationRecorder(datastore, events_table_name=TABLE)
         recorder.create_table()
@@ -161,23 +143,54 @@ def fresh_start(database_url: str) -> None:
         conn.execute("CHECKPOINT")
 
 
+def free_connections(database_url: str) -> int:
+    """Connections the server has free, not counting those it keeps for superusers."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int - count(*)"
+            " FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def wait_for_connections(database_url: str, wanted: int) -> int | None:
+    """Waits (at most `CONNECTION_WAIT` s) until `wanted` connections and `SPARE` more are
+    free, so a shared server's other clients are not refused; None once they are, else
+    how many were free at the end."""
+    deadline = time.monotonic() + CONNECTION_WAIT
+    while (free := free_connections(database_url)) < wanted + SPARE:
+        if time.monotonic() > deadline:
+            return free
+        time.sleep(1)
+    return None
+
+
 def measure(server_url: str, flush: str) -> list[AppendRow]:
     """Both functions at each number of writers on one server; lock-free first."""
     database_url = fresh_database(server_url, DATABASE)
     create_store(database_url)
-    scripts = Path(tempfile.mkdtemp(prefix="bench-append-"))
-    lock_free = scripts / "lock_free.sql"
-    locking = scripts / "locking.sql"
-    lock_free.write_text(pgbench_script(append_function_name(TABLE)))
-    locking.write_text(pgbench_script(LOCKING_FUNCTION))
-    pgbench(database_url, lock_free, WRITERS[0], WARM_UP_SECONDS)
-    rows = []
-    for writers in WRITERS:
-        rates = []
-        for script in (lock_free, locking):
-            fresh_start(database_url)
-            rates.append(pgbench(database_url, script, writers, SECONDS))
-        rows.append(AppendRow(flush, writers, *rates))
+    with tempfile.TemporaryDirectory(prefix="bench-append-") as scripts:
+        lock_free = Path(scripts) / "lock_free.sql"
+        locking = Path(scripts) / "locking.sql"
+        lock_free.write_text(pgbench_script(append_function_name(TABLE)))
+        locking.write_text(pgbench_script(LOCKING_FUNCTION))
+        pgbench(database_url, lock_free, WRITERS[0], WARM_UP_SECONDS)
+        rows = []
+        for writers in WRITERS:
+            rates = []
+            for script in (lock_free, locking):
+                fresh_start(database_url)
+                free = wait_for_connections(database_url, writers)
+                if free is not None:
+                    why = f"not run: {free} connections free, {writers} + {SPARE} wanted"
+                    rows.append(AppendRow(flush, writers, None, None, why))
+                    break
+                rates.append(pgbench(database_url, script, writers, SECONDS))
+            else:
+                lock_free_rate, locking_rate = rates
+                rows.append(AppendRow(flush, writers, lock_free_rate, locking_rate))
     return rows
 
 

@@ -65,12 +65,26 @@ def wrk(
     )
 
 
-def _in_repo(
-    base: str, script: str, args: tuple[str, ...], seconds: int, connections: int
+def paced(
+    base: str, script: str, *args: str, seconds: int, connections: int, rate: float
 ) -> LoadResult:
+    """A load run at `rate` requests a second (at most), by the in-repo generator:
+    wrk sends each request as soon as the last answer is read, and cannot pace."""
+    return _in_repo(base, script, args, seconds, connections, rate)
+
+
+def _in_repo(
+    base: str,
+    script: str,
+    args: tuple[str, ...],
+    seconds: int,
+    connections: int,
+    rate: float | None = None,
+) -> LoadResult:
+    pace = () if rate is None else (f"--rate={rate}",)
     completed = subprocess.run(
         [
-            *(sys.executable, "-m", "bench.loadgen", base, script),
+            *(sys.executable, "-m", "bench.loadgen", *pace, base, script),
             *(str(seconds), str(connections), *args),
         ],
         capture_output=True,

@@ -1,4 +1,5 @@
-"""The in-repo load generator `make bench` uses when wrk is not installed.
+"""The in-repo load generator `make bench` uses when wrk is not installed, and for
+paced loads, which wrk cannot send.
 
 It sends what the wrk scripts send (`patch.lua`, `get.lua`, `patch_one.lua`):
 `connections` keep-alive HTTP/1.1 connections, each sending its next request as
@@ -6,6 +7,11 @@ soon as the last answer is read, for `seconds`. It runs in a process of its own,
 so it shares no interpreter with the bench's orchestration. It costs more CPU
 than wrk, on the same cores as the servers, so absolute figures are lower than
 wrk's; service and anchor are loaded by the same generator, so ratios compare.
+
+With `--rate=R` the requests are paced instead: the n-th request of the run is
+due n/R seconds after the start, the connections taking turns; a connection still
+waiting for an answer when its next request is due sends it as soon as the answer
+is read, so the rate reached falls short of R only when the server cannot keep up.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 Request = Callable[[int], tuple[str, str, bytes | None]]
@@ -64,11 +70,19 @@ async def _connection(
     deadline: float,
     latencies: list[float],
     failures: list[int],
+    due: Iterator[float] | None = None,
 ) -> None:
+    """One connection's requests until `deadline`; each sent at its next `due` time
+    (perf_counter seconds), if given, else as soon as the last answer is read."""
     reader, writer = await asyncio.open_connection(host, port)
     number = 0
     try:
         while time.perf_counter() < deadline:
+            if due is not None:
+                at = next(due)
+                if at >= deadline:
+                    break
+                await asyncio.sleep(max(0.0, at - time.perf_counter()))
             number += 1
             method, path, body = request(number)
             head = (
@@ -95,8 +109,20 @@ async def _connection(
         writer.close()
 
 
+def _schedule(started: float, rate: float, connection: int, connections: int) -> Iterator[float]:
+    """When a connection's requests are due: the run's n-th at `started + n / rate`,
+    the connections taking the numbers in turn."""
+    for turn in itertools.count():
+        yield started + (connection + turn * connections) / rate
+
+
 async def load(
-    base: str, script: str, args: list[str], seconds: float, connections: int
+    base: str,
+    script: str,
+    args: list[str],
+    seconds: float,
+    connections: int,
+    rate: float | None = None,
 ) -> dict[str, float]:
     parts = urlsplit(base)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -108,8 +134,17 @@ async def load(
     deadline = started + seconds
     await asyncio.gather(
         *(
-            _connection(host, port, token, request, deadline, latencies, failures)
-            for _ in range(connections)
+            _connection(
+                host,
+                port,
+                token,
+                request,
+                deadline,
+                latencies,
+                failures,
+                None if rate is None else _schedule(started, rate, number, connections),
+            )
+            for number in range(connections)
         )
     )
     elapsed = time.perf_counter() - started
@@ -124,9 +159,15 @@ async def load(
 
 
 def main() -> None:
-    """`python -m bench.loadgen BASE SCRIPT SECONDS CONNECTIONS ARG...`: one JSON line."""
-    base, script, seconds, connections, *args = sys.argv[1:]
-    print(json.dumps(asyncio.run(load(base, script, args, float(seconds), int(connections)))))
+    """`python -m bench.loadgen [--rate=R] BASE SCRIPT SECONDS CONNECTIONS ARG...`: one
+    JSON line."""
+    arguments = sys.argv[1:]
+    rate = None
+    if arguments and arguments[0].startswith("--rate="):
+        rate = float(arguments.pop(0).removeprefix("--rate="))
+    base, script, seconds, connections, *args = arguments
+    figures = asyncio.run(load(base, script, args, float(seconds), int(connections), rate))
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

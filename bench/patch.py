@@ -258,19 +258,10 @@ def run(server_url: str) -> PatchFigures:
         # As make run: LOG_LEVEL's default, so every request writes its log line.
         files_env["LOG_LEVEL"] = "INFO"
         anchor_port, links_port, files_port = free_port(), free_port(), free_port()
-        anchor_command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.crud_baseline:app",
-            "--port",
-            str(anchor_port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
         with (
-            server_process(links_env, anchor_command, anchor_port, wait_for_health=False) as (
+            server_process(
+                links_env, anchor_command(anchor_port), anchor_port, wait_for_health=False
+            ) as (
                 anchor_base,
                 anchor_process,
             ),
@@ -300,17 +291,11 @@ def run(server_url: str) -> PatchFigures:
                 settle(database)
             variants: dict[str, list[Comparison]] = {LINKS: [], FILES: []}
             for label, script, count, seconds in LOADS:
-                # anchor, links, files, anchor, links, files, ..., anchor
-                theirs = [anchor.load(script, str(count), seconds=seconds)]
-                ours: dict[str, list[LoadResult]] = {LINKS: [], FILES: []}
-                for _ in range(ROUNDS):
-                    for target in (links, files):
-                        ours[target.variant].append(
-                            target.load(script, str(count), seconds=seconds)
-                        )
-                    theirs.append(anchor.load(script, str(count), seconds=seconds))
-                for variant, results in ours.items():
-                    variants[variant].append(compare(label, results, theirs))
+                compared = compare_in_rounds(
+                    label, script, count, seconds, anchor=anchor, targets=(links, files)
+                )
+                for variant, comparison in compared.items():
+                    variants[variant].append(comparison)
                 if script == "patch.lua":
                     # The PATCH rounds left ~60,000 dead rows and the feed's new rows
                     # behind: let them be vacuumed now, as autovacuum soon would, rather
@@ -333,6 +318,77 @@ def run(server_url: str) -> PatchFigures:
     finally:
         links_services.close()
         files_services.close()
+
+
+def anchor_command(port: int) -> list[str]:
+    """The CRUD anchor's server (its table in the database its DATABASE_URL names)."""
+    return [
+        *(sys.executable, "-m", "uvicorn", "bench.crud_baseline:app", "--port", str(port)),
+        *("--log-level", "warning", "--no-access-log"),
+    ]
+
+
+def compare_in_rounds(
+    label: str,
+    script: str,
+    count: int,
+    seconds: int,
+    *,
+    anchor: Target,
+    targets: tuple[Target, ...],
+) -> dict[str, Comparison]:
+    """One load in rounds: anchor, each target, anchor, each target, ..., anchor
+    (`ROUNDS` runs of each target); each target's runs against the anchor's."""
+    theirs = [anchor.load(script, str(count), seconds=seconds)]
+    ours: dict[str, list[LoadResult]] = {target.variant: [] for target in targets}
+    for _ in range(ROUNDS):
+        for target in targets:
+            ours[target.variant].append(target.load(script, str(count), seconds=seconds))
+        theirs.append(anchor.load(script, str(count), seconds=seconds))
+    return {variant: compare(label, results, theirs) for variant, results in ours.items()}
+
+
+def run_patch_as_served(server_url: str) -> tuple[Comparison, PatchLoad]:
+    """Only the PATCH rounds of the `make run` variant against the anchor, as `run` makes
+    them (seeding, warm-up, vacuum, then the rounds), on the server at `server_url`:
+    the figure a second server's configuration needs, without the rest of `run`.
+
+    The anchor's table is in the service's database here (in `run`, it is in the
+    links variant's, which this does not make)."""
+    database_url = fresh_database(server_url, "bench_patch_files")
+    data_dir = tempfile.mkdtemp()
+    services = open_services(database_url, data_dir)
+    try:
+        key = seed_files(services)
+        env = env_of(database_url, data_dir)
+        env["LOG_LEVEL"] = "INFO"  # as make run: every request writes its log line
+        anchor_port, files_port = free_port(), free_port()
+        with (
+            server_process(
+                env, anchor_command(anchor_port), anchor_port, wait_for_health=False
+            ) as (anchor_base, anchor_process),
+            server_process(env, service_command(files_port, projections=True), files_port) as (
+                files_base,
+                files_process,
+            ),
+        ):
+            _wait_for(anchor_base)
+            postmaster = postmaster_pid(server_url)
+            anchor = Target(ANCHOR, anchor_base, "bench-key", None, anchor_process.pid, postmaster)
+            files = Target(FILES, files_base, key, services, files_process.pid, postmaster)
+            files.runner_pid = child_process(files_process.pid, "projections run")
+            files.caught_up()  # the seeded events
+            for target in (anchor, files):  # warm up
+                wrk(target.base, "patch.lua", str(RESOURCES), target.key, seconds=3)
+            files.caught_up()
+            settle(database_url)
+            label, script, count, seconds = LOADS[0]
+            compared = compare_in_rounds(
+                label, script, count, seconds, anchor=anchor, targets=(files,)
+            )
+            return compared[FILES], files.patch_load
+    finally:
+        services.close()
 
 
 def _wait_for(base: str) -> None:

@@ -35,6 +35,7 @@ ACTIVITY_INDEXES = (
     ("resource_idx", "project_id, resource_id, id DESC"),
     ("actor_idx", "project_id, actor, id DESC"),
     ("type_idx", "project_id, type, id DESC"),
+    ("time_idx", "project_id, occurred_at"),
 )
 """(suffix, columns) of each index of the feed: one per filter, newest first."""
 

@@ -9,22 +9,8 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.event_store import append_function_name
 from api.services import Services
+from tests.previous_release import PREVIOUS_RELEASE_APPEND
 from tests.seeding import seed
-
-PREVIOUS_RELEASE_APPEND = (
-    "CREATE OR REPLACE FUNCTION {function}(allowed boolean,"
-    " ids uuid[], versions bigint[], topics text[], states bytea[])"
-    " RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN"
-    " IF NOT allowed THEN"
-    "  RAISE EXCEPTION 'the append''s guard refused it' USING ERRCODE = 'RSG01';"
-    " END IF;"
-    " LOCK TABLE {events} IN EXCLUSIVE MODE;"
-    " NOTIFY {channel};"
-    " RETURN QUERY INSERT INTO {events} (originator_id, originator_version, topic, state)"
-    " SELECT * FROM unnest(ids, versions, topics, states) RETURNING notification_id;"
-    " END $$"
-)
-"""The append function as the previous release created it, word for word."""
 
 
 def function_source(services: Services) -> str:
