@@ -24,6 +24,7 @@ from adapters.database import (
     database_url,
     eventsourcing_env,
 )
+from adapters.event_history import PostgresEventHistory
 from adapters.event_store import RECORDER_TOPIC, ResourceEvents
 from adapters.file_blobs import FileBlobStore
 from adapters.keys import ApiKeys
@@ -35,9 +36,10 @@ from api.signing import ContentLinks, UrlSigner
 from application.access import Caller
 from application.commands import DeleteResource, RegisterResource, UpdateResource
 from application.errors import DatabaseUnavailable
-from application.history import ResourceHistory
+from application.history import HistoryPage, ResourceHistory
 from application.ports import ActivityReads, BlobStore, Outcome
 from application.service import ResourceService
+from domain.resource import Resource
 from projections.activity import (
     ActivityFilter,
     ActivityPage,
@@ -56,7 +58,7 @@ from projections.resources import ResourcesProjection
 from projections.runner import ActivityRunner
 from projections.shapes import TableShape
 from projections.status import ProjectionStatus, projection_status
-from projections.timeline import TimelineProjection, TimelineQueries
+from projections.timeline import TimelineProjection
 
 T = TypeVar("T")
 
@@ -106,8 +108,6 @@ class Services:
         self._projection = projection
         self.blobs = blob_store(settings)
         self.activity = ActivityView(self.datastore)
-        self.timeline = TimelineQueries(self.datastore)
-        self.history = ResourceHistory(self.events)
         self.keys = ApiKeys(self.datastore)
         self.signer = UrlSigner(settings.signing_key, settings.public_url, settings.signed_url_ttl)
         self.links = ContentLinks(self.signer, self.blobs, settings.signed_url_ttl)
@@ -134,7 +134,7 @@ class Services:
             mapper=mapper,
             resources=self._projection(mapper),
             timeline=TimelineProjection(mapper),
-            snapshots_table=f"{self.events.name.lower()}_snapshots",
+            snapshots_table=self._snapshots_table,
             pool_size=self.settings.database_pool_size,
         )
         store.on_connection_lost.append(self._check_connections)
@@ -147,6 +147,21 @@ class Services:
         )
         return service, store
 
+    def resource_history(self, store: PostgresResourceStore) -> ResourceHistory:
+        """History and time travel, read on `store`'s pool (in the loop that uses it)."""
+        return ResourceHistory(
+            PostgresEventHistory(
+                store,
+                self.events.mapper,
+                events_table=self.events.projecting_recorder.events_table_name,
+                snapshots_table=self._snapshots_table,
+            )
+        )
+
+    @property
+    def _snapshots_table(self) -> str:
+        return f"{self.events.name.lower()}_snapshots"
+
     @contextmanager
     def blocking(self) -> Iterator[BlockingResources]:
         """The resource service for callers that are not async, on a loop of its own."""
@@ -155,7 +170,10 @@ class Services:
             portal.call(store.open)
             try:
                 yield BlockingResources(
-                    portal, service, PostgresActivityReads(store, self.activity)
+                    portal,
+                    service,
+                    PostgresActivityReads(store, self.activity),
+                    self.resource_history(store),
                 )
             finally:
                 portal.call(store.close)
@@ -211,9 +229,9 @@ class Services:
     async def read(
         self, function: Callable[..., T], *args: Any, seconds: float = READ_SECONDS
     ) -> T:
-        """A synchronous read (the library's event store, the activity feed) in a worker
-        thread, answered within `seconds`: DatabaseUnavailable when the database does not
-        answer in time (the thread finishes on its own)."""
+        """A synchronous read (on the library's datastore: the projections' status) in a
+        worker thread, answered within `seconds`: DatabaseUnavailable when the database
+        does not answer in time (the thread finishes on its own)."""
 
         def bounded() -> T:
             with database_errors():
@@ -241,16 +259,29 @@ class BlockingResources:
     """Calls into a resource service running on a portal's loop, from plain threads."""
 
     def __init__(
-        self, portal: BlockingPortal, service: ResourceService, activity: ActivityReads
+        self,
+        portal: BlockingPortal,
+        service: ResourceService,
+        activity: ActivityReads,
+        history: ResourceHistory,
     ) -> None:
         self._portal = portal
         self.service = service
         self.activity = activity
+        self.history = history
 
     def activity_page(
         self, project_id: int, where: ActivityFilter, page: int, per_page: int
     ) -> ActivityPage:
         return self._portal.call(self.activity.page, project_id, where, page, per_page)
+
+    def history_page(
+        self, caller: Caller, resource_id: int, page: int, per_page: int
+    ) -> HistoryPage:
+        return self._portal.call(self.history.page, caller, resource_id, page, per_page)
+
+    def at_version(self, caller: Caller, resource_id: int, version: int) -> Resource:
+        return self._portal.call(self.history.at_version, caller, resource_id, version)
 
     def register(self, caller: Caller, command: RegisterResource) -> Outcome:
         return self._portal.call(self.service.register, caller, command)

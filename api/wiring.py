@@ -14,6 +14,7 @@ from litestar import Request
 if TYPE_CHECKING:
     from api.metrics import ServiceMetrics
     from api.services import Services
+    from application.history import ResourceHistory
     from application.ports import ActivityReads
     from application.service import ResourceService
 
@@ -21,6 +22,7 @@ SERVICES = "services"
 RESOURCES = "resources"
 METRICS = "metrics"
 ACTIVITY = "activity"
+HISTORY = "history"
 
 
 def services_of(request: Request[Any, Any, Any]) -> Services:
@@ -41,3 +43,8 @@ def metrics_of(request: Request[Any, Any, Any]) -> ServiceMetrics:
 def activity_of(request: Request[Any, Any, Any]) -> ActivityReads:
     activity: ActivityReads = request.app.state[ACTIVITY]
     return activity
+
+
+def history_of(request: Request[Any, Any, Any]) -> ResourceHistory:
+    history: ResourceHistory = request.app.state[HISTORY]
+    return history

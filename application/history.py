@@ -1,19 +1,21 @@
 """Questions about the past: a resource's events with what each changed, and
-the resource as it was at a version. Answered from the event store itself, with
-snapshots bounding how many events are read."""
+the resource as it was at a version or a moment. Answered from the event store
+itself (the `EventHistory` port), with snapshots bounding how many events are read:
+one read (the caller's key with the events) for a page of history or a version, two
+for a moment."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-from eventsourcing.application import Application
 from eventsourcing.domain import Snapshot
 from msgspec import Struct
 
+from application.access import ACTING, Caller, Principal
 from application.errors import ResourceNotFound
-from domain.resource import Resource, audited_state, field_changes, resource_uuid
+from application.ports import EventHistory, StreamStretch
+from domain.resource import Resource, audited_state, field_changes
 
 
 class HistoryEntry(Struct, frozen=True, kw_only=True):
@@ -33,53 +35,49 @@ class HistoryPage(Struct, frozen=True, kw_only=True):
 
 
 class ResourceHistory:
-    """Reads the event stream of one resource, deleted ones included."""
+    """Reads the event stream of one resource, deleted ones included, for a caller whose
+    key is looked up in the same read: a resource of another project is not found."""
 
-    def __init__(self, app: Application[UUID]) -> None:
-        self._app = app
+    def __init__(self, events: EventHistory) -> None:
+        self._events = events
 
-    def latest_version(self, resource_id: int) -> int:
-        """The number of events the resource has; 404 when it never existed."""
-        last = self._app.recorder.select_events(resource_uuid(resource_id), desc=True, limit=1)
-        if not last:
-            raise ResourceNotFound(resource_id)
-        return last[0].originator_version
+    async def _stretch(
+        self, caller: Caller, resource_id: int, restore_at: int, until: int
+    ) -> tuple[Principal, StreamStretch]:
+        principal, found = await self._events.stretch(
+            caller, resource_id, restore_at=restore_at, until=until
+        )
+        ACTING.set(principal)
+        return principal, found
 
-    def _at(self, aggregate_id: UUID, version: int) -> Resource:
-        found: object = self._app.repository.get(aggregate_id, version=version)
-        assert isinstance(found, Resource)
-        return found
-
-    def _nearest_snapshot(self, aggregate_id: UUID, version: int) -> Resource | None:
-        """The resource from the latest snapshot at or before `version`, if any."""
-        if version < 1 or self._app.snapshots is None:
+    def _restored(self, snapshot: Snapshot | None) -> Resource | None:
+        """The resource from a snapshot, if there is one."""
+        if snapshot is None:
             return None
-        for snapshot in self._app.snapshots.get(aggregate_id, desc=True, limit=1, lte=version):
-            assert isinstance(snapshot, Snapshot)
-            restored = snapshot.mutate(None)
-            assert isinstance(restored, Resource)
-            return restored
-        return None
+        restored = snapshot.mutate(None)
+        assert isinstance(restored, Resource)
+        return restored
 
-    def _check_project(self, resource: Resource, project_id: int) -> None:
-        if resource.project_id != project_id:
+    def _check_project(self, resource: Resource | None, principal: Principal) -> None:
+        assert resource is not None
+        if resource.project_id != principal.project_id:
             raise ResourceNotFound(resource.resource_id)
 
-    def page(self, project_id: int, resource_id: int, page: int, per_page: int) -> HistoryPage:
+    async def page(self, caller: Caller, resource_id: int, page: int, per_page: int) -> HistoryPage:
         """Events `(page-1)*per_page+1 ..` in order, each with what it changed."""
-        total = self.latest_version(resource_id)
-        aggregate_id = resource_uuid(resource_id)
         first = (page - 1) * per_page + 1
-        last = min(first + per_page - 1, total)
+        # One read from the nearest snapshot before the page to its last event: the
+        # events before the page only bring the state up to it. Past the last event,
+        # the same read brings the resource to its latest version (for the project).
+        principal, found = await self._stretch(
+            caller, resource_id, restore_at=first - 1, until=first + per_page - 1
+        )
+        total = found.latest
+        if total == 0:
+            raise ResourceNotFound(resource_id)
+        resource = self._restored(found.snapshot)
         entries: list[HistoryEntry] = []
-        if first > total:
-            self._check_project(self._at(aggregate_id, total), project_id)
-            return HistoryPage(entries=entries, total=total)
-        # One read from the nearest snapshot before the page to its last event:
-        # the events before the page only bring the state up to it.
-        resource = self._nearest_snapshot(aggregate_id, first - 1)
-        after = resource.version if resource is not None else 0
-        for domain_event in self._app.events.get(aggregate_id, gt=after, lte=last):
+        for domain_event in found.events:
             assert isinstance(domain_event, Resource.Registered | Resource.Changed)
             before = audited_state(resource)
             mutated = domain_event.mutate(resource)
@@ -87,7 +85,7 @@ class ResourceHistory:
             resource = mutated
             if domain_event.originator_version < first:
                 continue
-            self._check_project(resource, project_id)
+            self._check_project(resource, principal)
             entries.append(
                 HistoryEntry(
                     version=domain_event.originator_version,
@@ -99,14 +97,33 @@ class ResourceHistory:
                     changes=field_changes(before, audited_state(resource)),
                 )
             )
+        if first > total:
+            self._check_project(resource, principal)
         return HistoryPage(entries=entries, total=total)
 
-    def at_version(self, project_id: int, resource_id: int, version: int) -> Resource:
+    async def at_version(self, caller: Caller, resource_id: int, version: int) -> Resource:
         """The resource after its `version`-th event; 404 if deleted by then or not yet."""
-        if version < 1 or version > self.latest_version(resource_id):
+        principal, found = await self._stretch(
+            caller, resource_id, restore_at=version, until=version
+        )
+        if version < 1 or version > found.latest:
             raise ResourceNotFound(resource_id)
-        resource = self._at(resource_uuid(resource_id), version)
-        self._check_project(resource, project_id)
+        resource = self._restored(found.snapshot)
+        for domain_event in found.events:
+            mutated = domain_event.mutate(resource)
+            assert isinstance(mutated, Resource)
+            resource = mutated
+        assert resource is not None
+        assert resource.version == version
+        self._check_project(resource, principal)
         if resource.deleted:
             raise ResourceNotFound(resource_id)
         return resource
+
+    async def as_of(self, caller: Caller, resource_id: int, moment: datetime) -> Resource:
+        """The resource as it was at `moment`; 404 before it existed or once deleted."""
+        principal, version = await self._events.version_at(caller, resource_id, moment)
+        ACTING.set(principal)
+        if version is None:
+            raise ResourceNotFound(resource_id)
+        return await self.at_version(caller, resource_id, version)

@@ -116,6 +116,39 @@ class ActivityReads(Protocol):
         ...
 
 
+class StreamStretch(Struct, frozen=True, kw_only=True):
+    """A stretch of one resource's event stream, read at one moment."""
+
+    latest: int
+    """The resource's number of events (its latest version); 0 when it never existed."""
+    snapshot: Snapshot | None
+    """The latest snapshot at or before the version asked for, if any."""
+    events: list[Aggregate.Event]
+    """Its events after the snapshot (from the first, without one) up to the version
+    asked for, in order, decoded (and upcast) as domain events."""
+
+
+class EventHistory(Protocol):
+    """The resources' event streams, deleted resources' included: for history and time
+    travel. Each read also looks up the caller's key, as `ResourceStore.load` does, so
+    that a request makes one round trip."""
+
+    async def stretch(
+        self, caller: Caller, resource_id: int, *, restore_at: int, until: int
+    ) -> tuple[Principal, StreamStretch]:
+        """The caller's principal and, in the same read, the resource's latest version,
+        its nearest snapshot at or before version `restore_at`, and its events after that
+        snapshot up to version `until`. Raises Unauthenticated."""
+        ...
+
+    async def version_at(
+        self, caller: Caller, resource_id: int, moment: datetime
+    ) -> tuple[Principal, int | None]:
+        """The caller's principal and the resource's version current at `moment` (None
+        before it existed). Raises Unauthenticated."""
+        ...
+
+
 class IdempotencyRecords(Protocol):
     async def outcome(self, project_id: int, key: str) -> RememberedOutcome | None:
         """The outcome kept for a key in the last 24 hours."""

@@ -1,8 +1,9 @@
 """The `resource_timeline` read model: when each event of each resource happened.
 
 It answers "which version was current at time T" for `?as_of=` without reading
-events (the caller then checks the project on the resource itself). Written
-inline, like `resources`; replays are harmless.
+events (the caller then checks the project on the resource itself; the query is
+`adapters.event_history.PostgresEventHistory.version_at`). Written inline, like
+`resources`; replays are harmless.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, StoredEvent
-from eventsourcing.postgres import PostgresDatastore
 from psycopg import Cursor
 from psycopg.sql import SQL, Composed, Identifier
 
-from domain.resource import resource_uuid
 from projections.resources import is_resource_event
 
 TIMELINE_TABLE = "resource_timeline"
@@ -104,20 +103,3 @@ class TimelineProjection:
         ) as copy:
             for row in self._rows(stored_events):
                 copy.write_row(row)
-
-
-class TimelineQueries:
-    def __init__(self, datastore: PostgresDatastore, table: str = TIMELINE_TABLE) -> None:
-        self._datastore = datastore
-        self._version_at = SQL(
-            "SELECT max(version) AS version FROM {name} "
-            "WHERE aggregate_id = %s AND occurred_at <= %s"
-        ).format(name=Identifier(table))
-
-    def version_at(self, resource_id: int, moment: datetime) -> int | None:
-        """The resource's version current at `moment`, or None before it existed."""
-        with self._datastore.get_connection() as conn:
-            row = conn.execute(
-                self._version_at, (resource_uuid(resource_id), moment), prepare=True
-            ).fetchone()
-        return None if row is None or row["version"] is None else int(row["version"])

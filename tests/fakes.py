@@ -31,6 +31,7 @@ from application.ports import (
     ResourcePage,
     StatusFilter,
     StoredBlob,
+    StreamStretch,
 )
 from domain.resource import Resource, resource_uuid
 from projections.resources import (
@@ -333,3 +334,48 @@ class FakeResourceStore:
             return False
         self.outcomes[(project_id, key)] = remembered
         return True
+
+
+class MemoryEventHistory:
+    """EventHistory over a `FakeResourceStore`'s keys, events and snapshots, answered as
+    the PostgreSQL adapter answers: the key with each read, the timeline from the
+    events' times."""
+
+    def __init__(self, store: FakeResourceStore) -> None:
+        self._store = store
+        self.reads = 0
+        """Reads of the port: round trips, for the PostgreSQL adapter."""
+        self.events_read = 0
+        """Events handed out by `stretch` (snapshots bound it)."""
+
+    def _principal(self, caller: Caller) -> Principal:
+        self.reads += 1
+        principal = self._store.keys.get(caller.digest)
+        if principal is None:
+            raise Unauthenticated
+        return principal
+
+    async def stretch(
+        self, caller: Caller, resource_id: int, *, restore_at: int, until: int
+    ) -> tuple[Principal, StreamStretch]:
+        principal = self._principal(caller)
+        aggregate_id = resource_uuid(resource_id)
+        events = self._store.events.get(aggregate_id, [])
+        snapshots = [
+            snapshot
+            for snapshot in self._store.snapshots
+            if snapshot.originator_id == aggregate_id and snapshot.originator_version <= restore_at
+        ]
+        snapshot = max(snapshots, key=lambda s: s.originator_version, default=None)
+        after = 0 if snapshot is None else snapshot.originator_version
+        stretch = [e for e in events if after < e.originator_version <= until]
+        self.events_read += len(stretch)
+        return principal, StreamStretch(latest=len(events), snapshot=snapshot, events=stretch)
+
+    async def version_at(
+        self, caller: Caller, resource_id: int, moment: datetime
+    ) -> tuple[Principal, int | None]:
+        principal = self._principal(caller)
+        events = self._store.events.get(resource_uuid(resource_id), [])
+        versions = [e.originator_version for e in events if e.timestamp <= moment]
+        return principal, max(versions, default=None)

@@ -7,9 +7,9 @@ from typing import Any
 
 from litestar import Controller, Request, get
 
-from api.auth import principal_of
+from api.auth import caller
 from api.errors import error_responses
-from api.parameters import Page, PerPage, ResourceId, existing_id
+from api.parameters import Page, PerPage, ResourceId, id_or_none
 from api.schemas import (
     Change,
     HistoryData,
@@ -17,7 +17,7 @@ from api.schemas import (
     HistoryEvent,
     Pagination,
 )
-from api.wiring import services_of
+from api.wiring import history_of
 from application.history import HistoryEntry
 from projections.activity import ActivityEntry
 
@@ -58,10 +58,10 @@ class HistoryController(Controller):
         page: Page = 1,
         per_page: PerPage = 20,
     ) -> HistoryEnvelope:
-        principal = await principal_of(request)
-        services = services_of(request)
-        found = await services.read(
-            services.history.page, principal.project_id, existing_id(resource_id), page, per_page
+        # The key is looked up with the events (401 first); an id out of range names
+        # no resource (404).
+        found = await history_of(request).page(
+            caller(request), id_or_none(resource_id), page, per_page
         )
         return HistoryEnvelope(
             data=HistoryData(

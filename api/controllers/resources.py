@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -16,7 +15,7 @@ from msgspec import UNSET
 from api.auth import caller
 from api.conditions import AnyVersion, parse_if_match
 from api.controllers import allow
-from api.errors import ApiError, error_responses, not_found
+from api.errors import ApiError, error_responses
 from api.idempotency import idempotency_key
 from api.parameters import (
     DATE_TIME,
@@ -41,11 +40,10 @@ from api.schemas import (
     ResourcesData,
     UpdateResourceBody,
 )
-from api.services import Services
-from api.wiring import resources_of, services_of
-from application.access import Principal
+from api.wiring import history_of, resources_of, services_of
 from application.commands import DeleteResource, RegisterResource, UpdateResource
 from application.errors import VersionMismatch
+from domain.resource import Resource
 from projections.resources import record_of
 
 JSON_BODY = "json_body"
@@ -184,10 +182,8 @@ class ResourceController(Controller):
         if version is None and as_of is None:
             _, record = await resources.get(caller(request), id_or_none(resource_id))
             return resource_response(record, services.links)
-        principal = await resources.authenticate(caller(request))
-        return await services.read(
-            partial(_in_the_past, services, principal, existing_id(resource_id), version, as_of)
-        )
+        past = await _in_the_past(request, resource_id, version, as_of)
+        return resource_response(record_of(past), services.links, offer_upload=False)
 
     @patch(
         "/{resource_id:int}",
@@ -255,21 +251,24 @@ class ResourceController(Controller):
             await resources_of(request).delete(caller(request), command)
 
 
-def _in_the_past(
-    services: Services,
-    principal: Principal,
-    resource_id: int,
-    version: int | None,
-    as_of: str | None,
-) -> Response[ResourceEnvelope]:
-    """GET with ?version or ?as_of: the resource rebuilt from its events."""
-    if version is not None and as_of is not None:
-        raise ApiError(400, "Ask for either version or as_of, not both.")
-    if as_of is not None:
-        moment = parse_rfc3339(as_of, "as_of")
-        version = services.timeline.version_at(resource_id, moment)
-        if version is None:
-            raise not_found()
+async def _in_the_past(
+    request: Request[Any, Any, Any], resource_id: int, version: int | None, as_of: str | None
+) -> Resource:
+    """GET with ?version or ?as_of: the resource rebuilt from its events.
+
+    The answers come in the order of a lookup of the key first: 401, then 404 for an id
+    out of range, then 400 for the parameters, then the resource's own 404."""
+    who = caller(request)
+    try:
+        if version is not None and as_of is not None:
+            raise ApiError(400, "Ask for either version or as_of, not both.")
+        moment = None if as_of is None else parse_rfc3339(as_of, "as_of")
+    except ApiError:
+        await resources_of(request).authenticate(who)
+        existing_id(resource_id)
+        raise
+    history, past_id = history_of(request), id_or_none(resource_id)
+    if moment is not None:
+        return await history.as_of(who, past_id, moment)
     assert version is not None
-    past = services.history.at_version(principal.project_id, resource_id, version)
-    return resource_response(record_of(past), services.links, offer_upload=False)
+    return await history.at_version(who, past_id, version)

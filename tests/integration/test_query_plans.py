@@ -23,6 +23,7 @@ from psycopg._queries import PostgresQuery
 from psycopg.adapt import Transformer
 from psycopg.sql import SQL, Composed, Literal
 
+from adapters.event_history import PostgresEventHistory
 from api.services import Services
 from application.access import key_digest
 from domain.resource import resource_uuid
@@ -110,6 +111,12 @@ def seeded(services: Services) -> Services:
 def reads(services: Services, digest: bytes) -> dict[str, tuple[bytes | Composed, Any]]:
     """Every statement the API reads with, and the parameters of a typical request."""
     _, store = services.resource_service()  # not opened: only its statements are needed
+    history = PostgresEventHistory(
+        store,
+        services.events.mapper,
+        events_table="resources_events",
+        snapshots_table="resources_snapshots",
+    )
     aggregate = resource_uuid(17)
     page = {"digest": digest, "limit": 20, "offset": 40}
     activity = {
@@ -130,6 +137,14 @@ def reads(services: Services, digest: bytes) -> dict[str, tuple[bytes | Composed
         "list, pending": (store._page_with_status, page | {"status": "pending"}),
         "a signed URL's resource": (store._find, (17,)),
         "history exists": (store._has_history, (aggregate,)),
+        "history page, time travel": (
+            history._stretch,
+            {"digest": digest, "id": aggregate, "restore_at": 40, "until": 60},
+        ),
+        "time travel: version at": (
+            history._version_at,
+            {"digest": digest, "id": aggregate, "moment": datetime.now(UTC)},
+        ),
         **activity,
         "events after a position": (
             CommitOrderedReader("resources_events")._read,

@@ -74,7 +74,8 @@ def test_old_events_project_and_take_new_changes(services: Services, acting: Act
 
     acting.update(PROJECT, "today", resource_id, name="new.txt")
     key_id = services.keys.listing()[-1].id
-    page = services.history.page(PROJECT, resource_id, page=1, per_page=10)
+    reader = acting.caller(PROJECT, "today")
+    page = acting.resources.history_page(reader, resource_id, page=1, per_page=10)
     assert [(entry.type, entry.actor, entry.key_id) for entry in page.entries] == [
         ("FileRegistered", "early-user", None),
         ("Renamed", "early-user", None),
