@@ -17,7 +17,7 @@ from application.errors import DuplicateRequest, StaleState, Unauthenticated
 from application.ports import Basis, Guard, ResourcePage, ResourceStore, StatusFilter
 from projections.resources import ResourceRecord
 
-CACHED_ROWS = 10_000
+CACHED_ROWS = 50_000
 CACHED_KEYS = 1_000
 
 

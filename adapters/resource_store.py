@@ -190,14 +190,18 @@ class PostgresResourceStore:
         )
         page = SQL(
             "WITH k AS ({key}),"
-            " total AS (SELECT {total} AS total FROM k),"
-            " page AS (SELECT r.* FROM {table} r, k WHERE r.project_id = k.key_project_id {status}"
-            "  ORDER BY r.id DESC LIMIT %(limit)s OFFSET %(offset)s)"
+            " total AS MATERIALIZED (SELECT {total} AS total FROM k),"
+            " page AS (SELECT f.* FROM {table} f WHERE f.id = ANY (ARRAY (SELECT r.id"
+            "  FROM {table} r WHERE r.project_id = (SELECT key_project_id FROM k) {status}"
+            "  ORDER BY r.id DESC LIMIT %(limit)s OFFSET %(offset)s)))"
             " SELECT k.*, total.total, {row} FROM k CROSS JOIN total"
             " LEFT JOIN page r ON true ORDER BY r.id DESC"
         )
         # The total is the kept count (projections/counts.py): a few rows read by key,
-        # however many resources the project has. Two statements, not one with
+        # however many resources the project has. The page's ids come from an
+        # index-only scan of the project's (and status's) index, then its rows by
+        # primary key: a deep page skips index entries, not rows, and never walks
+        # other projects' rows. Two statements, not one with
         # "(%(status)s = 'all' OR ...)": a prepared statement's generic plan cannot
         # drop that OR, and then reads every row of the project instead of walking an
         # index to the page.

@@ -34,7 +34,7 @@ from adapters.resource_store import (
 from projections.activity import ACTIVITY_INDEXES, ActivityView
 from projections.counts import (
     COUNTS_TABLE,
-    counted_by_project,
+    counted_by_project_actor_and_type,
     counted_by_status,
     counts_table_statements,
 )
@@ -170,7 +170,7 @@ def create_schema(
         # counts from their rows, and the triggers that keep them, in one transaction.
         for table, counting in (
             (shape.name, counted_by_status),
-            (activity.activity_table, counted_by_project),
+            (activity.activity_table, counted_by_project_actor_and_type),
         ):
             if not _counted(datastore, table):
                 with datastore.transaction(commit=True) as curs:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from eventsourcing.persistence import Mapper, Notification, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from msgspec import Struct
@@ -23,6 +24,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb
 
 from domain.resource import Resource, audited_state, field_changes
+from projections.counts import NO_STATUS, actor_key, type_key
 from projections.counts import total as counted_total
 from projections.resources import is_resource_event
 
@@ -31,13 +33,13 @@ UPSTREAM = "Resources"
 """The application whose events the feed follows (its tracking name)."""
 
 ACTIVITY_INDEXES = (
-    ("project_idx", "project_id, id DESC"),
+    ("page_idx", "project_id, id DESC) INCLUDE (occurred_at"),
     ("resource_idx", "project_id, resource_id, id DESC"),
     ("actor_idx", "project_id, actor, id DESC"),
     ("type_idx", "project_id, type, id DESC"),
-    ("time_idx", "project_id, occurred_at"),
 )
-"""(suffix, columns) of each index of the feed: one per filter, newest first."""
+"""(suffix, columns) of each index of the feed, newest first: a project's page (with
+the time, for `since` and `until` without reading rows), and one per other filter."""
 
 COUNT_BOUND = 10_000
 """A filtered activity page counts its matches up to this many, then says "at least"."""
@@ -167,11 +169,14 @@ class ActivityView(PostgresTrackingRecorder):
         self, project_id: int, where: ActivityFilter, page: int, per_page: int
     ) -> tuple[Composed, list[Any]]:
         """One statement for a page of the project's entries matching `where`, newest
-        first, each row with the page's total.
+        first, each row with the page's total. The page's ids come from the index that
+        fits the filter, then its rows by primary key: a deep page skips index
+        entries, not rows, and other projects' rows are never walked.
 
-        No count of the project: unfiltered, the total is the kept count
-        (projections/counts.py); filtered, the matching rows are counted on an index
-        up to `COUNT_BOUND` + 1, and a total of `COUNT_BOUND` is then a lower bound."""
+        No count of the project: unfiltered, or filtered by actor alone or by type
+        alone, the total is a kept count (projections/counts.py); with other filters,
+        the matching rows are counted on an index up to `COUNT_BOUND` + 1, and a total
+        of `COUNT_BOUND` is then a lower bound."""
         conditions: list[Composable] = [SQL("project_id = %s")]
         params: list[Any] = [project_id]
         for column, value, operator in (
@@ -186,8 +191,9 @@ class ActivityView(PostgresTrackingRecorder):
                 params.append(value)
         matching = SQL(" AND ").join(conditions)
         name = Identifier(self.activity_table)
-        if len(conditions) == 1:
-            total: Composable = counted_total(self.activity_table, SQL("%s"))
+        kept = _kept_count_key(where)
+        if kept is not None:
+            total: Composable = counted_total(self.activity_table, SQL("%s"), Literal(kept))
             total_params: list[Any] = [project_id]
         else:
             total = SQL(
@@ -198,9 +204,9 @@ class ActivityView(PostgresTrackingRecorder):
             "SELECT {total} AS total, {bounded} AS bounded, e.* FROM (SELECT 1) one"
             " LEFT JOIN LATERAL"
             " (SELECT id, resource_id, version, type, occurred_at, actor, key_id, request_id,"
-            " changes FROM {name} WHERE {matching} ORDER BY id DESC LIMIT %s OFFSET %s) e ON true"
-            " ORDER BY e.id DESC"
-        ).format(total=total, bounded=Literal(len(conditions) > 1), name=name, matching=matching)
+            " changes FROM {name} WHERE id = ANY (ARRAY (SELECT id FROM {name} WHERE {matching}"
+            " ORDER BY id DESC LIMIT %s OFFSET %s))) e ON true ORDER BY e.id DESC"
+        ).format(total=total, bounded=Literal(kept is None), name=name, matching=matching)
         return statement, [*total_params, *params, per_page, (page - 1) * per_page]
 
     @staticmethod
@@ -230,6 +236,18 @@ class ActivityView(PostgresTrackingRecorder):
         )
 
 
+def _kept_count_key(where: ActivityFilter) -> str | None:
+    """The kept count that is a filter's exact total, if one is."""
+    given = {name for name, value in msgspec.structs.asdict(where).items() if value is not None}
+    if not given:
+        return NO_STATUS
+    if given == {"actor"} and where.actor is not None:
+        return actor_key(where.actor)
+    if given == {"type"} and where.type is not None:
+        return type_key(where.type)
+    return None
+
+
 def create_activity_statements(table: str) -> list[Composed]:
     name = Identifier(table)
     return [
@@ -252,6 +270,8 @@ def create_activity_statements(table: str) -> list[Composed]:
             )
             for suffix, columns in ACTIVITY_INDEXES
         ),
+        # Earlier releases' page index, which `page_idx` replaces.
+        SQL("DROP INDEX IF EXISTS {0}").format(Identifier(f"{table}_project_idx")),
     ]
 
 

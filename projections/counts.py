@@ -23,6 +23,11 @@ SLOTS = 16
 NO_STATUS = ""
 """The status of counts kept by project only."""
 
+FEED_KEYS = SQL(
+    ", LATERAL unnest(ARRAY[{none}, 'actor:' || actor, 'type:' || type]) AS keys(key)"
+).format(none=Literal(NO_STATUS))
+"""What the feed's rows are counted by: the project, its actor, its type."""
+
 _UPSERT = (
     " ON CONFLICT (table_name, project_id, status, slot) DO UPDATE SET n = {counts}.n + EXCLUDED.n;"
 )
@@ -40,17 +45,22 @@ def counts_table_statements() -> list[Composed]:
             " BEGIN {body} RETURN NULL; END $$"
         ).format(name=Identifier(name), body=body)
 
-    def grouped(rows: str, sign: str, status: Composable) -> Composed:
+    def grouped(rows: str, sign: str, status: Composable, keys: Composable) -> Composed:
         return SQL(
             "INSERT INTO {counts} (table_name, project_id, status, slot, n)"
-            " SELECT TG_TABLE_NAME, project_id, {status}, {slot}, {sign} count(*) FROM {rows}"
-            " GROUP BY 1, 2, 3{upsert}"
+            " SELECT TG_TABLE_NAME, project_id, {status}, {slot}, {sign} count(*)"
+            " FROM {rows}{keys} GROUP BY 1, 2, 3{upsert}"
         ).format(
-            counts=counts, status=status, slot=slot, sign=SQL(sign), rows=SQL(rows), upsert=upsert
+            counts=counts,
+            status=status,
+            slot=slot,
+            sign=SQL(sign),
+            rows=SQL(rows),
+            keys=keys,
+            upsert=upsert,
         )
 
     by_status = SQL("status")
-    by_project = Literal(NO_STATUS)
     return [
         SQL(
             "CREATE TABLE IF NOT EXISTS {0} ("
@@ -61,9 +71,9 @@ def counts_table_statements() -> list[Composed]:
             " n bigint NOT NULL,"
             " PRIMARY KEY (table_name, project_id, status, slot))"
         ).format(counts),
-        function("row_counts_added_by_status", grouped("added", "", by_status)),
-        function("row_counts_removed_by_status", grouped("removed", "-", by_status)),
-        function("row_counts_added", grouped("added", "", by_project)),
+        function("row_counts_added_by_status", grouped("added", "", by_status, SQL(""))),
+        function("row_counts_removed_by_status", grouped("removed", "-", by_status, SQL(""))),
+        function("row_counts_feed_added", grouped("added", "", SQL("key"), FEED_KEYS)),
         function(
             "row_counts_status_changed",
             SQL(
@@ -98,19 +108,29 @@ def counted_by_status(table: str) -> list[Composed]:
     ]
 
 
-def counted_by_project(table: str) -> list[Composed]:
-    """Triggers that count `table`'s rows by project (rows are only ever added)."""
+def counted_by_project_actor_and_type(table: str) -> list[Composed]:
+    """Triggers that count the feed table's rows by project, by project and actor, and
+    by project and type (rows are only ever added): the `status` of a count is
+    `NO_STATUS`, `actor_key(actor)` or `type_key(type)`."""
     return [
-        *_recount(table, Literal(NO_STATUS)),
+        *_recount(table, SQL("key"), FEED_KEYS),
         SQL(
             "CREATE OR REPLACE TRIGGER row_counts_added AFTER INSERT ON {0}"
             " REFERENCING NEW TABLE AS added FOR EACH STATEMENT"
-            " EXECUTE FUNCTION row_counts_added()"
+            " EXECUTE FUNCTION row_counts_feed_added()"
         ).format(Identifier(table)),
     ]
 
 
-def _recount(table: str, status: Composable) -> list[Composed]:
+def actor_key(actor: str) -> str:
+    return f"actor:{actor}"
+
+
+def type_key(type_name: str) -> str:
+    return f"type:{type_name}"
+
+
+def _recount(table: str, status: Composable, keys: Composable | None = None) -> list[Composed]:
     """The table's counts from its rows as they are (run before its triggers exist, in
     the same transaction, which locks out writers until it commits)."""
     counts = Identifier(COUNTS_TABLE)
@@ -119,8 +139,15 @@ def _recount(table: str, status: Composable) -> list[Composed]:
         SQL("DELETE FROM {0} WHERE table_name = {1}").format(counts, Literal(table)),
         SQL(
             "INSERT INTO {counts} (table_name, project_id, status, slot, n)"
-            " SELECT {table_name}, project_id, {status}, 0, count(*) FROM {table} GROUP BY 2, 3"
-        ).format(counts=counts, table_name=Literal(table), status=status, table=Identifier(table)),
+            " SELECT {table_name}, project_id, {status}, 0, count(*) FROM {table}{keys}"
+            " GROUP BY 2, 3"
+        ).format(
+            counts=counts,
+            table_name=Literal(table),
+            status=status,
+            table=Identifier(table),
+            keys=keys or SQL(""),
+        ),
     ]
 
 

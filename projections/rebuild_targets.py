@@ -16,7 +16,7 @@ from projections.activity import (
     ActivityView,
     create_activity_statements,
 )
-from projections.counts import counted_by_project, counted_by_status
+from projections.counts import counted_by_project_actor_and_type, counted_by_status
 from projections.resources import ResourcesProjection
 from projections.timeline import TIMELINE_TABLE, TimelineProjection, create_timeline_statements
 
@@ -106,7 +106,7 @@ class ActivityRebuild:
         self.view = view
 
     def create_statements(self, table: str) -> list[Composed]:
-        return [*create_activity_statements(table), *counted_by_project(table)]
+        return [*create_activity_statements(table), *counted_by_project_actor_and_type(table)]
 
     def write_batch(
         self, curs: Cursor[Any], table: str, notifications: Sequence[Notification]

@@ -196,7 +196,7 @@ def test_text_that_copy_must_escape_reaches_the_feed_as_sent(
     assert described.changes == {"description": (None, description)}
 
 
-def test_totals_are_kept_counts_and_a_filtered_count_stops_at_its_bound(
+def test_totals_are_kept_counts_and_a_combined_filter_stops_at_its_bound(
     services: Services, acting: Acting
 ) -> None:
     seed(services, resources=COUNT_BOUND + 1, changes_each=0, project_id=PROJECT)
@@ -206,9 +206,14 @@ def test_totals_are_kept_counts_and_a_filtered_count_stops_at_its_bound(
     everything = acting.resources.activity_page(PROJECT, ActivityFilter(), 1, 20)
     assert (everything.total, everything.total_is_lower_bound) == (COUNT_BOUND + 2, False)
     seeded = acting.resources.activity_page(PROJECT, ActivityFilter(actor="seeder"), 1, 20)
-    assert (seeded.total, seeded.total_is_lower_bound) == (COUNT_BOUND, True)
-    assert len(seeded.entries) == 20
+    assert (seeded.total, seeded.total_is_lower_bound) == (COUNT_BOUND + 1, False)  # kept
+    registered = ActivityFilter(actor="seeder", type="FileRegistered")
+    bounded = acting.resources.activity_page(PROJECT, registered, 1, 20)
+    assert (bounded.total, bounded.total_is_lower_bound) == (COUNT_BOUND, True)
+    assert len(bounded.entries) == 20
     one = acting.resources.activity_page(PROJECT, ActivityFilter(actor="someone"), 1, 20)
     assert (one.total, one.total_is_lower_bound) == (1, False)
+    renamed = acting.resources.activity_page(PROJECT, ActivityFilter(type="Renamed"), 1, 20)
+    assert (renamed.total, renamed.entries) == (0, [])
     other = acting.resources.activity_page(PROJECT + 1, ActivityFilter(), 1, 20)
     assert (other.total, other.entries) == (0, [])
