@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 
-from bench import append, costs, feed, history, patch, rebuild, upload
+from bench import append, costs, feed, history, patch, rebuild, scale, seeding, upload
 from bench.cluster import private_cluster
 from bench.common import database_url, fresh_database
 from bench.load import LoadResult, wrk_available
@@ -204,6 +205,137 @@ def print_upload_figures(server_url: str) -> None:
     )
 
 
+def print_scale_figures(server_url: str) -> None:
+    quick = "--quick" in sys.argv
+    started = time.perf_counter()
+    seconds = scale.QUICK_SECONDS if quick else scale.SECONDS
+    print(
+        "== Scale: a small store against a large one, request by request, each served as"
+        " `make run` serves it (one worker with its projection runner, LOG_LEVEL=INFO; uploaded"
+        f" files, each answer signs a URL); wrk, 16 connections, {seconds} s runs: small, large,"
+        " then large, small (means of the two); a request's resource drawn at random from the"
+        f" project's =={' (--quick)' if quick else ''}"
+    )
+    print(
+        f"  seeded through the library's save (up to {seeding.SAVE_AGGREGATES:,} aggregates a"
+        " save); each file registered, renamed once, confirmed as uploaded (3 events); a"
+        f" project's resources take {len(scale.ACTORS)} users in turn; then the activity runner"
+        " drained and VACUUM ANALYZE"
+    )
+    stores = scale.seed_stores(server_url, quick=quick)
+    for store in stores:
+        print(
+            f"  {store.name}: {store.description}: {store.events:,} events, seeded in"
+            f" {store.seed_seconds:.1f} s ({store.events / store.seed_seconds:,.0f}/s), the"
+            f" feed drained in {store.drain_seconds:.1f} s"
+        )
+    if quick:
+        print(
+            f"  (--quick: the feed store holds {scale.QUICK_FEED_EVENTS:,} events, not 1,000,000)"
+        )
+    _print_sizes(stores)
+    small, large = stores[0], stores[1]
+    measured = scale.measure(stores, seconds=seconds)
+    print(
+        f"  {'request':<22} {'small':>8} {'p99 ms':>8}   {'large':>8} {'p99 ms':>8}"
+        f"   {'large/small':>11} {'p99':>6}"
+    )
+    for figures in measured:
+        ours, theirs = figures.results[scale.SMALL], figures.results[scale.LARGE]
+        ratio, p99_ratio = figures.against_small(scale.LARGE)
+        print(
+            f"  {figures.request.label:<22} {ours.rps:>6,.0f}/s {ours.p99_ms:>8.2f}"
+            f"   {theirs.rps:>6,.0f}/s {theirs.p99_ms:>8.2f}   {ratio:>11.2f} x{p99_ratio:>5.2f}"
+            f"{_below_goal(ratio, p99_ratio)}{_failed(ours, theirs)}"
+        )
+    print(
+        f"  list page {scale.DEEP_PAGE} is offset {(scale.DEEP_PAGE - 1) * scale.PER_PAGE:,} on"
+        f" the large store; the small one has {small.deep_page} pages of {scale.PER_PAGE}: its"
+        f" deepest, page {small.deep_page} (offset {(small.deep_page - 1) * scale.PER_PAGE:,}),"
+        f" stands in. By actor: actor={scale.FILTER_ACTOR}, 1/{len(scale.ACTORS)} of the"
+        f" project's events ({small.events // len(scale.ACTORS):,} on the small store,"
+        f" {large.events // len(scale.LARGE_PROJECTS) // len(scale.ACTORS):,} on the large)."
+        f" History: {scale.RENAMES_EACH + 2} events a resource"
+    )
+    feed = stores[2]
+    print(f"  the feed store ({feed.events:,} events in the project's activity) against small:")
+    for figures in measured:
+        if scale.FEED not in figures.results:
+            continue
+        ours, theirs = figures.results[scale.SMALL], figures.results[scale.FEED]
+        ratio, p99_ratio = figures.against_small(scale.FEED)
+        print(
+            f"    {figures.request.label:<20} {theirs.rps:>6,.0f}/s p99 {theirs.p99_ms:6.2f} ms"
+            f" | ratio {ratio:.2f}, p99 x{p99_ratio:.2f}{_below_goal(ratio, p99_ratio)}"
+            f"{_failed(theirs)}"
+        )
+    print("  goal: large/small >= 0.90 with p99 <= 1.5x")
+    print()
+    _print_soak(server_url, quick)
+    print(f"  (the scale section took {(time.perf_counter() - started) / 60:.1f} min)")
+
+
+def _below_goal(ratio: float, p99_ratio: float) -> str:
+    return "   BELOW GOAL" if ratio < 0.90 or p99_ratio > 1.5 else ""
+
+
+def _print_sizes(stores: list[scale.Store]) -> None:
+    large, feed = stores[1], stores[2]
+    (large_events, large_parts), (feed_events, feed_parts) = scale.sizes(large), scale.sizes(feed)
+    print(
+        "  database size per 1,000,000 events, MiB (pg_relation_size of the table,"
+        " pg_indexes_size, pg_total_relation_size; after VACUUM ANALYZE): the large store"
+        f" ({large_events:,} events) and the feed store ({feed_events:,})"
+    )
+    print(
+        f"    {'part':<18} {'large: table':>12} {'indexes':>8} {'total':>8}"
+        f"   {'feed: table':>11} {'indexes':>8} {'total':>8}"
+    )
+    for ours, theirs in zip(large_parts, feed_parts, strict=True):
+        cells = []
+        for part, events in ((ours, large_events), (theirs, feed_events)):
+            per = 1_000_000 / events / 2**20  # bytes to MiB per 1,000,000 events
+            table = f"{part.table * per:,.1f}" if part.table else "-"
+            indexes = f"{part.indexes * per:,.1f}" if part.indexes else "-"
+            cells.append((table, indexes, f"{part.total * per:,.1f}"))
+        (table, indexes, total), (feed_table, feed_indexes, feed_total) = cells
+        print(
+            f"    {ours.label:<18} {table:>12} {indexes:>8} {total:>8}"
+            f"   {feed_table:>11} {feed_indexes:>8} {feed_total:>8}"
+        )
+
+
+def _print_soak(server_url: str, quick: bool) -> None:
+    seconds = scale.QUICK_SOAK_SECONDS if quick else scale.SOAK_SECONDS
+    print(
+        f"== Soak: `make run`'s configuration (one worker with its projection runner,"
+        f" LOG_LEVEL=INFO), {scale.SOAK_LINKS:,} link resources; wrk, 16 connections: 40% GET"
+        " one, 20% a list page, 10% history, 10% activity page 1, 20% PATCH (random resources"
+        f" and pages); {scale.SOAK_ROUNDS} rounds of {seconds} s{' (--quick)' if quick else ''}"
+        " =="
+    )
+    found = scale.soak(server_url, rounds=scale.SOAK_ROUNDS, seconds=seconds)
+    print(
+        f"  server RSS after a {scale.SOAK_WARM_UP_SECONDS} s warm-up:"
+        f" {found.warm_server_rss_mib:.0f} MiB"
+    )
+    for number, done in enumerate(found.rounds, 1):
+        print(
+            f"  round {number}: {done.load.rps:>6,.0f}/s p99 {done.load.p99_ms:6.2f} ms;"
+            f" RSS server {done.server_rss_mib:.0f} MiB, runner {done.runner_rss_mib:.0f} MiB"
+            f"{_failed(done.load)}"
+        )
+    first, last = found.rounds[0], found.rounds[-1]
+    ratio, p99_ratio = last.load.rps / first.load.rps, last.load.p99_ms / first.load.p99_ms
+    growth = last.server_rss_mib - first.server_rss_mib
+    flat = growth <= scale.RSS_FLAT * first.server_rss_mib
+    print(
+        f"  last/first: throughput {ratio:.2f}, p99 x{p99_ratio:.2f}, server RSS {growth:+.0f} MiB"
+        f"   goal: >= 0.90, p99 <= 1.5x, RSS flat (within {scale.RSS_FLAT:.0%})"
+        f"{_below_goal(ratio, p99_ratio) if flat else '   BELOW GOAL (RSS grew)'}"
+    )
+
+
 SECTIONS = {
     "patch": print_patch_figures,
     "append": print_append_figures,
@@ -213,12 +345,14 @@ SECTIONS = {
     "feed": print_feed_figures,
     "rebuild": print_rebuild_figures,
     "upload": print_upload_figures,
+    "scale": print_scale_figures,
 }
 
 
 def main() -> int:
-    """`--only SECTION` runs one of patch, append, flush, costs, audit, feed, rebuild, upload;
-    `--quick` rebuilds 100,000 events instead of 1,000,000."""
+    """`--only SECTION` runs one of patch, append, flush, costs, audit, feed, rebuild, upload,
+    scale; `--quick` rebuilds 100,000 events instead of 1,000,000, and makes the scale
+    section's runs shorter, its feed store 100,000 events and its soak rounds 15 s."""
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     if only is not None and only not in SECTIONS:
         print(f"bench: --only takes one of {', '.join(SECTIONS)}", file=sys.stderr)

@@ -122,6 +122,14 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mib(pid: int) -> float:
+    """The resident memory of a process now (VmRSS in /proc/<pid>/status), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024  # the line reads "VmRSS:  123456 kB"
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 def process_tree_cpu(pid: int) -> dict[int, float]:
     """CPU seconds of a process and of each of its children, by process id."""
     found = {}

@@ -1,7 +1,8 @@
 """The in-repo load generator `make bench` uses when wrk is not installed, and for
 paced loads, which wrk cannot send.
 
-It sends what the wrk scripts send (`patch.lua`, `get.lua`, `patch_one.lua`):
+It sends what the wrk scripts send (`patch.lua`, `get.lua`, `patch_one.lua`,
+`scale.lua`, `soak.lua`):
 `connections` keep-alive HTTP/1.1 connections, each sending its next request as
 soon as the last answer is read, for `seconds`. It runs in a process of its own,
 so it shares no interpreter with the bench's orchestration. It costs more CPU
@@ -59,7 +60,39 @@ def requests_of(script: str, args: list[str]) -> Request:
         if count == 0:
             return lambda n: ("GET", "/api/resources", None)
         return lambda n: ("GET", f"/api/resources/{random.randint(1, count)}", None)
+    if script == "scale.lua":
+        ids, method, template = _ids(args[0]), args[2], args[3]
+
+        def one(n: int) -> tuple[str, str, bytes | None]:
+            path = template.replace("{id}", str(random.choice(ids)))
+            if method != "PATCH":
+                return method, path, None
+            return method, path, f'{{"name":"file-{run}-{next(renames)}.docx"}}'.encode()
+
+        return one
+    if script == "soak.lua":
+        ids, pages = _ids(args[0]), int(args[2])
+
+        def mixed(n: int) -> tuple[str, str, bytes | None]:
+            roll, path = random.randint(1, 100), f"/api/resources/{random.choice(ids)}"
+            if roll <= 40:
+                return "GET", path, None
+            if roll <= 60:
+                return "GET", f"/api/resources?page={random.randint(1, pages)}&per_page=20", None
+            if roll <= 70:
+                return "GET", path + "/history", None
+            if roll <= 80:
+                return "GET", "/api/activity?page=1&per_page=20", None
+            return "PATCH", path, f'{{"name":"soak-{run}-{next(renames)}.docx"}}'.encode()
+
+        return mixed
     raise ValueError(f"no in-repo equivalent of {script}")
+
+
+def _ids(spec: str) -> range:
+    """The ids a FIRST:STEP:COUNT argument names."""
+    first, step, count = (int(part) for part in spec.split(":"))
+    return range(first, first + step * count, step)
 
 
 async def _connection(
