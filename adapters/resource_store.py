@@ -16,7 +16,7 @@ caching_store.py) wraps this store to remember them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from uuid import UUID
 
 import msgspec
@@ -25,7 +25,7 @@ from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import AsyncConnection, AsyncCursor, errors
 from psycopg.pq import ExecStatus
-from psycopg.rows import DictRow, dict_row, tuple_row
+from psycopg.rows import DictRow, RowMaker, dict_row
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -93,44 +93,40 @@ class _ConnectionLost(Exception):
     """A pooled connection was found broken; another one may work."""
 
 
+class Found(NamedTuple):
+    """A row of a statement that reads resources: the key's principal (when the
+    statement looks the key up), the resource's row (None where a LEFT JOIN found
+    none), and a page's total (when the statement counts one)."""
+
+    principal: Principal | None
+    record: ResourceRecord | None
+    total: int | None
+
+
 class _Layout:
-    """Where a statement's columns are in its rows: read off its first result, once."""
+    """Where a statement's columns are in its rows, and how a row becomes `Found`."""
 
     def __init__(self, names: Sequence[str], row_type: type[ResourceRecord], fields: Sequence[str]):
         at = {name: position for position, name in enumerate(names)}
-        self.total = at.get("total", -1)
-        self._key = tuple(at.get(name, -1) for name in ("key_id", "key_project_id", "key_user_id"))
-        self.record: Callable[[Sequence[Any]], ResourceRecord | None] = (
-            _record_maker(row_type, fields, at) if "id" in at else _no_record
-        )
+        self._total = at.get("total")
+        key = tuple(at.get(name) for name in ("key_id", "key_project_id", "key_user_id"))
+        self._key = None if None in key else cast(tuple[int, int, int], key)
+        self._id = at.get("id")
+        self._fields = [(field, at[field]) for field in fields] if self._id is not None else []
+        self._row_type = row_type
 
-    def principal(self, row: Sequence[Any]) -> Principal:
-        key_id, project_id, user_id = self._key
-        return Principal(key_id=row[key_id], project_id=row[project_id], user_id=row[user_id])
-
-
-def _no_record(_: Sequence[Any]) -> None:
-    return None
-
-
-def _record_maker(
-    row_type: type[ResourceRecord], fields: Sequence[str], at: dict[str, int]
-) -> Callable[[Sequence[Any]], ResourceRecord | None]:
-    """The record in a row, by the positions of its fields; None where the row has no
-    resource (a LEFT JOIN that found none)."""
-    positions = [(field, at[field]) for field in fields]
-    id_at = at["id"]
-
-    def record(row: Sequence[Any]) -> ResourceRecord | None:
-        if row[id_at] is None:
-            return None
-        return row_type(**{field: row[position] for field, position in positions})
-
-    return record
-
-
-_NO_LAYOUT = _Layout((), ResourceRecord, ())
-"""The layout of no rows: no record, and no principal (a key that is not live)."""
+    def found(self, row: Sequence[Any]) -> Found:
+        principal = None
+        if self._key is not None:
+            key_id, project_id, user_id = self._key
+            principal = Principal(
+                key_id=row[key_id], project_id=row[project_id], user_id=row[user_id]
+            )
+        record = None
+        if self._id is not None and row[self._id] is not None:
+            record = self._row_type(**{field: row[position] for field, position in self._fields})
+        total = None if self._total is None else int(row[self._total])
+        return Found(principal, record, total)
 
 
 class PostgresResourceStore:
@@ -173,7 +169,8 @@ class PostgresResourceStore:
         self._timeline = timeline
         self._row_type = cast(type[ResourceRecord], resources.shape.row_type)
         self._fields = resources.shape.columns
-        self._layouts: dict[bytes | Composed, _Layout] = {}
+        self._layouts: dict[tuple[str, ...], _Layout] = {}
+        """Each statement's layout, by its columns' names."""
         self.on_connection_lost: list[Callable[[], None]] = []
         """Told when a pooled connection was found dead (the database restarted)."""
         table = Identifier(resources.table)
@@ -283,10 +280,22 @@ class PostgresResourceStore:
 
     # Reads
 
-    def _principal(self, row: Sequence[Any] | None, layout: _Layout) -> Principal:
-        if row is None:
+    def _found_rows(self, cursor: AsyncCursor[Any]) -> RowMaker[Found]:
+        """The psycopg row factory of the statements that read resources (and keys):
+        each row as `Found`, by a layout read once per set of columns."""
+        names = tuple(column.name for column in cursor.description or ())
+        layout = self._layouts.get(names)
+        if layout is None:
+            layout = self._layouts[names] = _Layout(names, self._row_type, self._fields)
+        return layout.found
+
+    @staticmethod
+    def _principal(rows: Sequence[Found]) -> Principal:
+        """The live key's principal, or Unauthenticated (no row: the key is not live)."""
+        principal = rows[0].principal if rows else None
+        if principal is None:
             raise Unauthenticated
-        return layout.principal(row)
+        return principal
 
     async def fetch(self, query: bytes | Composed, params: Any) -> list[dict[str, Any]]:
         """The rows of one statement, as dicts, on this store's pool: for the other
@@ -304,7 +313,7 @@ class PostgresResourceStore:
         params: Any,
         *,
         first_only: bool = False,
-        tuples: bool = False,
+        found: bool = False,
     ) -> list[Any]:
         """The rows of one statement on a pooled connection (autocommit: no transaction).
 
@@ -314,7 +323,7 @@ class PostgresResourceStore:
         """
         for attempt in (1, 2):
             try:
-                return await self._rows_once(query, params, first_only, tuples)
+                return await self._rows_once(query, params, first_only, found)
             except _ConnectionLost as lost:
                 if attempt == 2:
                     raise DatabaseUnavailable("the database connection was lost") from lost
@@ -327,12 +336,12 @@ class PostgresResourceStore:
         raise AssertionError("unreachable")
 
     async def _rows_once(
-        self, query: bytes | Composed, params: Any, first_only: bool, tuples: bool = False
+        self, query: bytes | Composed, params: Any, first_only: bool, found: bool = False
     ) -> list[Any]:
         try:
             async with self.pool.connection() as conn:
                 try:
-                    return await self._execute(conn, query, params, first_only, tuples)
+                    return await self._execute(conn, query, params, first_only, found)
                 except psycopg.OperationalError as error:
                     if conn.broken:  # the pool discards it when it is handed back
                         raise _ConnectionLost from error
@@ -346,43 +355,36 @@ class PostgresResourceStore:
         query: bytes | Composed,
         params: Any,
         first_only: bool,
-        tuples: bool,
+        found: bool,
     ) -> list[Any]:
-        cursor: AsyncCursor[Any] = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
+        cursor: AsyncCursor[Any] = (
+            conn.cursor(row_factory=self._found_rows) if found else conn.cursor()
+        )
         await cursor.execute(query, params, prepare=True)
         result = cursor.pgresult
         if result is None or result.status != TUPLES_OK:  # a statement without rows
             return []
-        if tuples and query not in self._layouts:
-            names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]
-            self._layouts[query] = _Layout(names, self._row_type, self._fields)
         if first_only:
             row = await cursor.fetchone()
             return [] if row is None else [row]
         return await cursor.fetchall()
 
-    async def _tuples(
-        self, query: bytes, params: Any, *, first_only: bool = False
-    ) -> tuple[list[tuple[Any, ...]], _Layout]:
-        """The rows of a statement that returns resources' rows, as tuples, and where
-        their columns are."""
-        rows = await self._rows(query, params, first_only=first_only, tuples=True)
-        return rows, self._layouts[query] if rows else _NO_LAYOUT
+    async def _found(self, query: bytes, params: Any, *, first_only: bool = False) -> list[Found]:
+        """The rows of a statement that reads resources (and keys), as `Found`."""
+        rows: list[Found] = await self._rows(query, params, first_only=first_only, found=True)
+        return rows
 
     async def authenticate(self, caller: Caller) -> Principal:
-        rows, layout = await self._tuples(
-            self._authenticate, {"digest": caller.digest}, first_only=True
-        )
-        return self._principal(rows[0] if rows else None, layout)
+        rows = await self._found(self._authenticate, {"digest": caller.digest}, first_only=True)
+        return self._principal(rows)
 
     async def load(
         self, caller: Caller, resource_id: int
     ) -> tuple[Principal, ResourceRecord | None]:
-        rows, layout = await self._tuples(
+        rows = await self._found(
             self._load_one, {"resource_id": resource_id, "digest": caller.digest}, first_only=True
         )
-        principal = self._principal(rows[0] if rows else None, layout)
-        return principal, layout.record(rows[0])
+        return self._principal(rows), rows[0].record
 
     async def basis(self, caller: Caller, resource_id: int) -> Basis:
         principal, row = await self.load(caller, resource_id)
@@ -398,15 +400,14 @@ class PostgresResourceStore:
             "offset": (page - 1) * per_page,
         }
         query = self._page_all if status == "all" else self._page_with_status
-        rows, layout = await self._tuples(query, params)
-        principal = self._principal(rows[0] if rows else None, layout)
-        record = layout.record
-        records = [found for row in rows if (found := record(row)) is not None]
-        return principal, ResourcePage(resources=records, total=int(rows[0][layout.total]))
+        rows = await self._found(query, params)
+        principal = self._principal(rows)
+        records = [row.record for row in rows if row.record is not None]
+        return principal, ResourcePage(resources=records, total=rows[0].total or 0)
 
     async def find(self, resource_id: int) -> ResourceRecord | None:
-        rows, layout = await self._tuples(self._find, (resource_id,), first_only=True)
-        return layout.record(rows[0]) if rows else None
+        rows = await self._found(self._find, (resource_id,), first_only=True)
+        return rows[0].record if rows else None
 
     async def has_history(self, resource_id: int) -> bool:
         found = await self._one(self._has_history, (Resource.create_id(resource_id),))
@@ -479,7 +480,7 @@ class PostgresResourceStore:
             # A connection lost mid-append is tried again once: if the first try had
             # committed, the second is refused (StaleState) and the command decided
             # again on what the store now holds, so nothing is appended twice.
-            found, layout = await self._tuples(query, params, first_only=True)
+            found = await self._found(query, params, first_only=True)
         except errors.UniqueViolation as conflict:
             if conflict.diag.table_name == OUTCOMES_TABLE:
                 raise DuplicateRequest from conflict
@@ -488,12 +489,12 @@ class PostgresResourceStore:
             if error.sqlstate != GUARD_REFUSED:
                 raise
             raise StaleState from error
-        row = found[0] if found else None
         self._wakeup.commit_seen()
         for listener in self._recorder.on_recorded:
             listener(stored)
-        deleted = isinstance(events[-1], Resource.Deleted)
-        return None if row is None or deleted else layout.record(row)
+        if not found or isinstance(events[-1], Resource.Deleted):
+            return None
+        return found[0].record
 
     def _events_part(
         self, stored_events: Sequence[StoredEvent], guard: Guard
