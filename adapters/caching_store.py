@@ -8,7 +8,8 @@ a wrong answer. Everything else passes through to the store it wraps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from eventsourcing.domain import Aggregate, Snapshot
 
@@ -47,21 +48,24 @@ class CachingResourceStore:
             self._rows.pop(next(iter(self._rows)))  # the oldest entry
         self._rows[resource_id] = record
 
-    async def authenticate(self, caller: Caller) -> Principal:
+    @contextmanager
+    def _key_checked(self, caller: Caller) -> Iterator[None]:
+        """Forgets the caller's key when the store finds it is not live."""
         try:
-            return self._key_seen(caller, await self._store.authenticate(caller))
+            yield
         except Unauthenticated:
             self._keys.pop(caller.digest, None)
             raise
 
+    async def authenticate(self, caller: Caller) -> Principal:
+        with self._key_checked(caller):
+            return self._key_seen(caller, await self._store.authenticate(caller))
+
     async def load(
         self, caller: Caller, resource_id: int
     ) -> tuple[Principal, ResourceRecord | None]:
-        try:
+        with self._key_checked(caller):
             principal, record = await self._store.load(caller, resource_id)
-        except Unauthenticated:
-            self._keys.pop(caller.digest, None)
-            raise
         self._key_seen(caller, principal)
         self._row_seen(resource_id, record)
         return principal, record
@@ -77,11 +81,8 @@ class CachingResourceStore:
     async def page(
         self, caller: Caller, status: StatusFilter, page: int, per_page: int
     ) -> tuple[Principal, ResourcePage]:
-        try:
+        with self._key_checked(caller):
             principal, found = await self._store.page(caller, status, page, per_page)
-        except Unauthenticated:
-            self._keys.pop(caller.digest, None)
-            raise
         return self._key_seen(caller, principal), found
 
     async def find(self, resource_id: int) -> ResourceRecord | None:
