@@ -7,17 +7,21 @@ import gc
 import logging
 import os
 import random
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar, Request
+from litestar.config.cors import CORSConfig
 from opentelemetry.sdk.trace import TracerProvider
 
-from adapters.activity_reads import PostgresActivityReads
+from adapters.activity_reads import PostgresActivityReads, PostgresEventFeed
 from adapters.resource_store import PostgresResourceStore
 from api.bodies import check_body
+from api.connections import on_drain
 from api.controllers.activity import ActivityController
 from api.controllers.content import ContentController
+from api.controllers.events import EventsController, Frames
 from api.controllers.health import HealthController
 from api.controllers.history import HistoryController
 from api.controllers.resources import JSON_BODY, ResourceController, require_json
@@ -31,7 +35,8 @@ from api.request_metrics import on_send, start_clock
 from api.services import Services
 from api.settings import Settings
 from api.tracing import tracer_provider_from_env, tracing_plugin
-from api.wiring import ACTIVITY, HISTORY, METRICS, RESOURCES, SERVICES
+from api.wiring import ACTIVITY, FEED, FRAMES, HISTORY, METRICS, RESOURCES, SERVICES
+from application.feed import EventFeed, FeedHub
 from application.service import ResourceService
 
 logger = logging.getLogger(__name__)
@@ -77,6 +82,40 @@ async def collect_garbage(service: ResourceService, settings: Settings) -> None:
         await asyncio.sleep(interval)
 
 
+CORS_REQUEST_HEADERS = [
+    "authorization",
+    "content-type",
+    "if-match",
+    "idempotency-key",
+    "last-event-id",
+    "x-request-id",
+]
+CORS_EXPOSED_HEADERS = [
+    "ETag",
+    "Location",
+    "Idempotent-Replayed",
+    "Retry-After",
+    "X-Request-ID",
+    "Content-Disposition",
+    "Content-Length",
+    "WWW-Authenticate",
+]
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """CORS_ORIGINS' pages may call the API, the stream and the content URLs: preflights
+    for the headers the API reads, and the headers it answers exposed to their scripts."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=CORS_REQUEST_HEADERS,
+        expose_headers=CORS_EXPOSED_HEADERS,
+        max_age=600,
+    )
+
+
 def create_app(
     settings: Settings,
     services: Services | None = None,
@@ -88,6 +127,8 @@ def create_app(
     metrics: dict[str, ServiceMetrics] = {}
     running: dict[str, tuple[ResourceService, PostgresResourceStore]] = {}
     tasks: set[asyncio.Task[None]] = set()
+    hubs: list[FeedHub] = []
+    undrain: list[Callable[[], None]] = []
     if services is not None:
         state["services"] = services
 
@@ -113,6 +154,13 @@ def create_app(
         app.state[RESOURCES] = service
         app.state[ACTIVITY] = PostgresActivityReads(store, state["services"].activity)
         app.state[HISTORY] = state["services"].resource_history(store)
+        reads = PostgresEventFeed(store, state["services"].activity)
+        hub = FeedHub(reads)
+        hubs.append(hub)
+        app.state[FEED] = EventFeed(reads, hub, max_streams=settings.max_streams)
+        app.state[FRAMES] = Frames()
+        undrain.append(on_drain(hub.stop))
+        tasks.add(asyncio.create_task(hub.run()))
         tasks.add(asyncio.create_task(collect_garbage(service, settings)))
         # What startup built lives as long as the process: out of the collector's
         # way. A full collection then took ~2 ms under load instead of ~27 ms.
@@ -120,6 +168,10 @@ def create_app(
         gc.freeze()
 
     async def close_async() -> None:
+        for hub in hubs:
+            hub.stop()
+        for remove in undrain:
+            remove()
         for task in tasks:
             task.cancel()
         await running.pop("resources")[1].close()
@@ -129,6 +181,7 @@ def create_app(
             ResourceController,
             HistoryController,
             ActivityController,
+            EventsController,
             ContentController,
             HealthController,
         ],
@@ -142,6 +195,7 @@ def create_app(
         on_shutdown=[close_async, close_services],
         request_max_body_size=JSON_BODY_LIMIT,
         openapi_config=openapi_config(settings),
+        cors_config=cors_config(settings),
         debug=False,
     )
 

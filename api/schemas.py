@@ -206,9 +206,23 @@ class HistoryEnvelope(Schema, frozen=True, kw_only=True):
     pagination: Pagination
 
 
-class ActivityEvent(HistoryEvent, frozen=True, kw_only=True):
-    id: Annotated[int, Meta(description="The event's position in the store; newest is highest")]
+Position = Annotated[
+    int,
+    Meta(
+        ge=1,
+        description="The event's position: strictly increasing in commit order, never reused,"
+        " the same in the activity feed, the event feed and the stream, and across rebuilds",
+    ),
+]
+
+
+class FeedEvent(HistoryEvent, frozen=True, kw_only=True):
+    position: Position
     resource_id: int
+
+
+class ActivityEvent(FeedEvent, frozen=True, kw_only=True):
+    id: Annotated[int, Meta(description="The event's position (the same as `position`)")]
 
 
 class ActivityData(Schema, frozen=True, kw_only=True):
@@ -229,6 +243,43 @@ class ActivityPagination(Pagination, frozen=True, kw_only=True, omit_defaults=Tr
 class ActivityEnvelope(Schema, frozen=True, kw_only=True):
     data: ActivityData
     pagination: ActivityPagination
+
+
+class FeedData(Schema, frozen=True, kw_only=True):
+    events: list[FeedEvent]
+
+
+class FeedCursor(Schema, frozen=True, kw_only=True):
+    after: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="The last event's position, or the request's `after` when none came:"
+            " the `after` of the next request",
+        ),
+    ]
+    has_more: Annotated[
+        bool, Meta(description="More events follow at once: ask again without `wait`")
+    ]
+
+
+class FeedEnvelope(Schema, frozen=True, kw_only=True):
+    data: FeedData
+    cursor: FeedCursor
+
+
+class StreamUrl(Schema, frozen=True, kw_only=True):
+    url: Annotated[
+        str,
+        Meta(
+            description="The project's event stream, signed: an EventSource opens it without"
+            " headers until it expires (SIGNED_URL_TTL)"
+        ),
+    ]
+
+
+class StreamUrlData(Schema, frozen=True, kw_only=True):
+    data: StreamUrl
 
 
 class ErrorDetail(Schema, frozen=True, kw_only=True):

@@ -27,11 +27,14 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from api.connections import ABORT, drain
 from api.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 APP = "api.app:create_app_from_env"
+GRACEFUL_SECONDS = 30
+"""How long a stopping server waits for the requests in flight."""
 
 
 class ServiceH11Protocol(H11Protocol):
@@ -47,6 +50,8 @@ class ServiceH11Protocol(H11Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+        # Every request's scope state carries this connection's abort (api.connections).
+        self.app_state = {**self.app_state, ABORT: transport.abort}
         self._head_deadline: asyncio.TimerHandle | None = None
         self._arm_head_deadline()
 
@@ -77,6 +82,12 @@ class ServiceH11Protocol(H11Protocol):
             self._head_deadline = None
         super().connection_lost(exc)
 
+    def shutdown(self) -> None:
+        """uvicorn is stopping: event streams end now rather than hold the shutdown
+        until they time out (their clients resume on another process)."""
+        drain()
+        super().shutdown()
+
     def send_400_response(self, msg: str) -> None:
         body = json.dumps(
             {"error": {"code": "bad_request", "message": "The request is not valid HTTP."}}
@@ -106,6 +117,7 @@ def _config(host: str, port: int, log_level: str) -> uvicorn.Config:
         limit_concurrency=settings.limit_concurrency,
         log_config=None,  # api.logs configures logging, in every process
         access_log=False,  # the service logs each request itself (api.request_metrics)
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
 
 

@@ -53,6 +53,12 @@ class Settings(Struct, frozen=True, kw_only=True):
     """If set, /metrics asks for it as a Bearer token."""
     log_format: str | None
     """json or text; unset: JSON lines unless the output is a terminal."""
+    stream_heartbeat: int
+    """Seconds between the keep-alive comments of an idle event stream."""
+    max_streams: int
+    """Event streams a server process keeps open at once; more are answered 503."""
+    cors_origins: tuple[str, ...]
+    """Origins whose pages may call the API from a browser (none: no cross-origin use)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +66,7 @@ class Settings(Struct, frozen=True, kw_only=True):
         data_dir = Path(env.get("DATA_DIR") or ".data").resolve()
         host = env.get("HOST") or "127.0.0.1"
         port = _integer(env, "PORT", 8000)
+        max_streams = _integer(env, "MAX_STREAMS", 1000)
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             data_dir=data_dir,
@@ -77,11 +84,15 @@ class Settings(Struct, frozen=True, kw_only=True):
             min_free_disk_bytes=_integer(env, "MIN_FREE_DISK_BYTES", 1024 * MiB, minimum=0),
             blob_gc_interval=_integer(env, "BLOB_GC_INTERVAL", 3600),
             aws={name: value for name, value in env.items() if name in AWS_VARIABLES and value},
-            limit_concurrency=_integer(env, "LIMIT_CONCURRENCY", 1000),
+            # Open streams are connections too: room for them beside the requests.
+            limit_concurrency=_integer(env, "LIMIT_CONCURRENCY", 1000 + max_streams),
             upload_idle_timeout=_integer(env, "UPLOAD_IDLE_TIMEOUT", 30),
             request_head_timeout=_integer(env, "REQUEST_HEAD_TIMEOUT", 10),
             metrics_token=env.get("METRICS_TOKEN") or None,
             log_format=_choice(env, "LOG_FORMAT", ("json", "text")),
+            stream_heartbeat=_integer(env, "STREAM_HEARTBEAT", 15),
+            max_streams=max_streams,
+            cors_origins=_origins(env.get("CORS_ORIGINS") or ""),
         )
 
 
@@ -90,6 +101,18 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str 
     if value is not None and value not in choices:
         raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """CORS_ORIGINS: comma-separated origins, each scheme://host[:port] (or `*`)."""
+    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+    for origin in origins:
+        scheme, _, rest = origin.partition("://")
+        if origin != "*" and (scheme not in ("http", "https") or not rest or "/" in rest):
+            raise SettingsError(
+                f"CORS_ORIGINS must list origins such as https://dash.example.com, not {origin!r}"
+            )
+    return origins
 
 
 AWS_VARIABLES = (

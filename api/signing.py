@@ -1,4 +1,8 @@
-"""Signed content URLs: HMAC-SHA256 over method, resource id and expiry."""
+"""Signed URLs: HMAC-SHA256 over method, subject and expiry.
+
+A content URL signs `GET` or `PUT`, the resource id and its expiry; an event stream
+URL signs `STREAM`, the project id and its expiry. The method sets them apart: a
+content URL's signature never opens a stream, nor the other way round."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from projections.resources import ResourceRecord
 EXPIRY_DIGITS = 12
 """Seconds since the epoch: 12 digits reach the year 33658."""
 _HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+STREAM = "STREAM"
+"""The method an event stream URL signs."""
 
 
 class SignatureRejected(Exception):
@@ -27,8 +33,8 @@ class UrlSigner:
         self._public_url = public_url
         self._ttl = ttl_seconds
 
-    def _signature(self, method: str, resource_id: int, expires: int) -> str:
-        message = f"{method}\n{resource_id}\n{expires}".encode()
+    def _signature(self, method: str, subject: int, expires: int) -> str:
+        message = f"{method}\n{subject}\n{expires}".encode()
         return hmac.digest(self._key, message, hashlib.sha256).hex()
 
     def content_url(self, method: str, resource_id: int, now: float | None = None) -> str:
@@ -41,10 +47,19 @@ class UrlSigner:
             f"?expires={expires}&signature={signature}"
         )
 
+    def stream_url(self, project_id: int, now: float | None = None) -> str:
+        """A URL of the project's event stream that opens it without a key, for the TTL."""
+        expires = int(now if now is not None else time.time()) + self._ttl
+        signature = self._signature(STREAM, project_id, expires)
+        return (
+            f"{self._public_url}/api/events/stream"
+            f"?project={project_id}&expires={expires}&signature={signature}"
+        )
+
     def verify(
         self,
         method: str,
-        resource_id: int,
+        subject: int,
         expires: str | None,
         signature: str | None,
         now: float | None = None,
@@ -58,7 +73,7 @@ class UrlSigner:
             and _HEX_SIGNATURE.fullmatch(signature)
         ):
             raise SignatureRejected("the URL is not signed")
-        expected = self._signature(method, resource_id, int(expires))
+        expected = self._signature(method, subject, int(expires))
         if not hmac.compare_digest(expected, signature):
             raise SignatureRejected("the URL's signature does not match")
         if int(expires) < (now if now is not None else time.time()):

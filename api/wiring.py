@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request
 
 if TYPE_CHECKING:
+    from api.controllers.events import Frames
     from api.metrics import ServiceMetrics
     from api.services import Services
+    from application.feed import EventFeed
     from application.history import ResourceHistory
     from application.ports import ActivityReads
     from application.service import ResourceService
@@ -23,6 +25,8 @@ RESOURCES = "resources"
 METRICS = "metrics"
 ACTIVITY = "activity"
 HISTORY = "history"
+FEED = "feed"
+FRAMES = "frames"
 
 
 def services_of(request: Request[Any, Any, Any]) -> Services:
@@ -48,3 +52,13 @@ def activity_of(request: Request[Any, Any, Any]) -> ActivityReads:
 def history_of(request: Request[Any, Any, Any]) -> ResourceHistory:
     history: ResourceHistory = request.app.state[HISTORY]
     return history
+
+
+def feed_of(request: Request[Any, Any, Any]) -> EventFeed:
+    feed: EventFeed = request.app.state[FEED]
+    return feed
+
+
+def frames_of(request: Request[Any, Any, Any]) -> Frames:
+    frames: Frames = request.app.state[FRAMES]
+    return frames

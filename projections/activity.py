@@ -203,10 +203,15 @@ class ActivityView(PostgresTrackingRecorder):
         statement = SQL(
             "SELECT {total} AS total, {bounded} AS bounded, e.* FROM (SELECT 1) one"
             " LEFT JOIN LATERAL"
-            " (SELECT id, resource_id, version, type, occurred_at, actor, key_id, request_id,"
-            " changes FROM {name} WHERE id = ANY (ARRAY (SELECT id FROM {name} WHERE {matching}"
-            " ORDER BY id DESC LIMIT %s OFFSET %s))) e ON true ORDER BY e.id DESC"
-        ).format(total=total, bounded=Literal(kept is None), name=name, matching=matching)
+            " (SELECT {columns} FROM {name} WHERE id = ANY (ARRAY (SELECT id FROM {name}"
+            " WHERE {matching} ORDER BY id DESC LIMIT %s OFFSET %s))) e ON true ORDER BY e.id DESC"
+        ).format(
+            total=total,
+            bounded=Literal(kept is None),
+            columns=ENTRY_COLUMNS,
+            name=name,
+            matching=matching,
+        )
         return statement, [*total_params, *params, per_page, (page - 1) * per_page]
 
     @staticmethod
@@ -214,26 +219,76 @@ class ActivityView(PostgresTrackingRecorder):
         """The page that `page_statement`'s rows hold."""
         counted = int(rows[0]["total"]) if rows else 0
         bounded = bool(rows and rows[0]["bounded"]) and counted > COUNT_BOUND
-        entries = [
-            ActivityEntry(
-                id=row["id"],
-                resource_id=row["resource_id"],
-                version=row["version"],
-                type=row["type"],
-                occurred_at=row["occurred_at"],
-                actor=row["actor"],
-                key_id=row["key_id"],
-                request_id=row["request_id"],
-                changes={field: (old, new) for field, (old, new) in row["changes"].items()},
-            )
-            for row in rows
-            if row["id"] is not None
-        ]
         return ActivityPage(
-            entries=entries,
+            entries=[entry_of(row) for row in rows if row["id"] is not None],
             total=COUNT_BOUND if bounded else counted,
             total_is_lower_bound=bounded,
         )
+
+    def feed_statement(
+        self,
+        project_id: int,
+        *,
+        type: str | None,
+        resource_id: int | None,
+        after: int,
+        limit: int,
+        upto: int | None,
+    ) -> tuple[Composed, list[Any]]:
+        """The project's entries after position `after` (up to `upto`), oldest first: the
+        event feed. The index that fits the filter is walked from `after` on."""
+        conditions: list[Composable] = [SQL("project_id = %s")]
+        params: list[Any] = [project_id]
+        for column, value, operator in (
+            ("type", type, "="),
+            ("resource_id", resource_id, "="),
+            ("id", after, ">"),
+            ("id", upto, "<="),
+        ):
+            if value is not None:
+                conditions.append(SQL("{0} " + operator + " %s").format(Identifier(column)))
+                params.append(value)
+        statement = SQL(
+            "SELECT {columns} FROM {name} WHERE {matching} ORDER BY id LIMIT %s"
+        ).format(
+            columns=ENTRY_COLUMNS,
+            name=Identifier(self.activity_table),
+            matching=SQL(" AND ").join(conditions),
+        )
+        return statement, [*params, limit]
+
+    def since_statement(self) -> Composed:
+        """Every project's entries after a position, oldest first, with their project
+        (parameters: the position, the limit)."""
+        return SQL(
+            "SELECT project_id, {columns} FROM {name} WHERE id > %s ORDER BY id LIMIT %s"
+        ).format(columns=ENTRY_COLUMNS, name=Identifier(self.activity_table))
+
+    def head_statement(self) -> Composed:
+        """The newest position in the feed, as `head` (0 when it is empty)."""
+        return SQL("SELECT coalesce(max(id), 0) AS head FROM {name}").format(
+            name=Identifier(self.activity_table)
+        )
+
+
+ENTRY_COLUMNS = SQL(
+    "id, resource_id, version, type, occurred_at, actor, key_id, request_id, changes"
+)
+
+
+def entry_of(row: dict[str, Any]) -> ActivityEntry:
+    """The entry a row of the feed holds."""
+    return ActivityEntry(
+        id=row["id"],
+        resource_id=row["resource_id"],
+        version=row["version"],
+        type=row["type"],
+        occurred_at=row["occurred_at"],
+        actor=row["actor"],
+        key_id=row["key_id"],
+        request_id=row["request_id"],
+        changes={field: (old, new) for field, (old, new) in row["changes"].items()},
+    )
 
 
 def _kept_count_key(where: ActivityFilter) -> str | None:

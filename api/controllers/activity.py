@@ -29,7 +29,9 @@ from projections.activity import EVENT_TYPES, ActivityEntry, ActivityFilter
 
 
 def activity_event(entry: ActivityEntry) -> ActivityEvent:
-    return ActivityEvent(id=entry.id, resource_id=entry.resource_id, **event_fields(entry))
+    return ActivityEvent(
+        id=entry.id, position=entry.id, resource_id=entry.resource_id, **event_fields(entry)
+    )
 
 
 class ActivityController(Controller):

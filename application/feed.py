@@ -1,0 +1,382 @@
+"""The event feed: pages of a project's events in commit order, held requests and live
+streams, all fed by one reader per process.
+
+The feed is the activity read model read oldest first. Its rows carry the events'
+positions, and its runner writes them in commit order, one batch per transaction:
+any snapshot of it holds every event up to its newest one. That makes the newest
+position a reader has seen a bound below which nothing can still appear.
+
+`FeedHub` follows that bound for the whole process. A held request or a stream first
+reads its backlog from the database up to the hub's head, then subscribes at that
+head without yielding to the event loop in between, so the hub hands it every later
+event: no gap between the two, and the subscriber drops what it has already had.
+Subscribers hold no database connection; the hub reads each new stretch once and
+gives every subscriber of the project what matches its filter, in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
+
+from msgspec import Struct
+
+from application.errors import DatabaseUnavailable
+from projections.activity import ActivityEntry
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.05
+"""How often the hub looks for new events while anyone is subscribed."""
+IDLE_POLL_SECONDS = 1.0
+"""How often it moves its head along while no one is."""
+HUB_BATCH = 1000
+"""Events the hub reads at a time (it reads again at once when there were this many)."""
+STREAM_BUFFER = 2000
+"""Events a subscriber may have waiting; one more and it is closed as too slow. Twice
+what the hub reads at a time, so a subscriber that keeps up is never closed by a
+burst."""
+BACKLOG_PAGE = 1000
+"""Events a subscriber's backlog is read in at a time."""
+
+
+class FeedFilter(Struct, frozen=True, kw_only=True):
+    type: str | None = None
+    resource_id: int | None = None
+
+    def matches(self, entry: ActivityEntry) -> bool:
+        return (self.type is None or entry.type == self.type) and (
+            self.resource_id is None or entry.resource_id == self.resource_id
+        )
+
+
+class FeedReads(Protocol):
+    """The feed's reads of the database."""
+
+    async def page(
+        self, project_id: int, where: FeedFilter, after: int, limit: int, upto: int | None
+    ) -> list[ActivityEntry]:
+        """The project's events after position `after` (and at or before `upto`, if
+        given) that match `where`, oldest first, at most `limit`."""
+        ...
+
+    async def since(self, after: int, limit: int) -> list[tuple[int, ActivityEntry]]:
+        """Every project's events after `after`, oldest first, with their project."""
+        ...
+
+    async def head(self) -> int:
+        """The newest position in the feed (0 when it is empty)."""
+        ...
+
+
+class Closed(Exception):
+    """A subscription ended: the process is stopping, or its reader was too slow."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Subscription:
+    """One subscriber's events after its cursor, in order, as the hub hands them over."""
+
+    def __init__(
+        self,
+        hub: FeedHub,
+        project_id: int,
+        where: FeedFilter,
+        cursor: int,
+        on_close: Callable[[str], None] | None,
+        capacity: int,
+    ) -> None:
+        self._hub = hub
+        self.project_id = project_id
+        self.where = where
+        self.cursor = cursor
+        self._on_close = on_close
+        self._capacity = capacity
+        self._waiting: deque[ActivityEntry] = deque()
+        self._ready = asyncio.Event()
+        self.closed: str | None = None
+
+    def offer(self, entries: Sequence[ActivityEntry]) -> None:
+        if self.closed is not None:
+            return
+        for entry in entries:
+            if entry.id > self.cursor and self.where.matches(entry):
+                if len(self._waiting) >= self._capacity:
+                    self.close("slow")
+                    return
+                self._waiting.append(entry)
+                self.cursor = entry.id
+        if self._waiting:
+            self._ready.set()
+
+    def close(self, reason: str) -> None:
+        if self.closed is not None:
+            return
+        self.closed = reason
+        self._waiting.clear()  # a slow reader's buffer is freed at once
+        self._ready.set()
+        self._hub.forget(self)
+        if self._on_close is not None:
+            self._on_close(reason)
+
+    async def next_batch(self, timeout: float | None = None) -> list[ActivityEntry]:
+        """What has come since the last call, waiting up to `timeout` seconds for
+        something (then `[]`). Raises Closed once the subscription has ended."""
+        if not self._waiting and self.closed is None:
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return []
+        if self.closed is not None:
+            raise Closed(self.closed)
+        self._ready.clear()
+        batch = list(self._waiting)
+        self._waiting.clear()
+        return batch
+
+
+class FeedHub:
+    """The process's one follower of the feed, and its subscribers by project."""
+
+    def __init__(
+        self,
+        reads: FeedReads,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        idle_poll_seconds: float = IDLE_POLL_SECONDS,
+        batch: int = HUB_BATCH,
+        capacity: int = STREAM_BUFFER,
+    ) -> None:
+        self._reads = reads
+        self._poll = poll_seconds
+        self._idle_poll = idle_poll_seconds
+        self._batch = batch
+        self._capacity = capacity
+        self._subscribers: dict[int, set[Subscription]] = defaultdict(set)
+        self._count = 0
+        self.head: int | None = None
+        """The newest position the hub has read; None until it has read one."""
+        self._known = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.stopping = False
+        self.delivered = 0
+        """Events handed to subscribers, for the metrics."""
+        self.closed_slow = 0
+        """Subscriptions closed because their reader did not keep up."""
+
+    @property
+    def subscribers(self) -> int:
+        return self._count
+
+    def subscribe(
+        self,
+        project_id: int,
+        where: FeedFilter,
+        cursor: int,
+        on_close: Callable[[str], None] | None = None,
+    ) -> Subscription:
+        """A subscription to the project's events after the hub's head. Call it only
+        once everything up to `head` has been read, with no await in between."""
+        subscription = Subscription(self, project_id, where, cursor, on_close, self._capacity)
+        if self.stopping:
+            subscription.closed = "shutdown"
+            return subscription
+        self._subscribers[project_id].add(subscription)
+        self._count += 1
+        self._wake.set()  # from idle polling to polling
+        return subscription
+
+    def forget(self, subscription: Subscription) -> None:
+        found = self._subscribers.get(subscription.project_id)
+        if found is not None and subscription in found:
+            found.discard(subscription)
+            self._count -= 1
+            if not found:
+                del self._subscribers[subscription.project_id]
+            if subscription.closed == "slow":
+                self.closed_slow += 1
+
+    async def known_head(self) -> int:
+        """The hub's head, once it has one."""
+        await self._known.wait()
+        assert self.head is not None
+        return self.head
+
+    async def run(self) -> None:
+        """Follows the feed until cancelled."""
+        failures = 0
+        while True:
+            try:
+                more = await self._step()
+                failures = 0
+            except DatabaseUnavailable as error:
+                failures += 1
+                if failures == 1:
+                    logger.warning("the event feed cannot read the database: %s", error)
+                await asyncio.sleep(min(2.0, self._poll * 2**failures))
+                continue
+            if more:
+                continue
+            self._wake.clear()
+            timeout = self._poll if self._count else self._idle_poll
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _step(self) -> bool:
+        """Reads what is new; True when there may be more to read at once."""
+        if self.head is None or not self._count:
+            self.head = max(self.head or 0, await self._reads.head())
+            self._known.set()
+            return False
+        found = await self._reads.since(self.head, self._batch)
+        if not found:
+            return False
+        by_project: dict[int, list[ActivityEntry]] = defaultdict(list)
+        for project_id, entry in found:
+            by_project[project_id].append(entry)
+        self.head = found[-1][1].id
+        for project_id, entries in by_project.items():
+            for subscription in list(self._subscribers.get(project_id, ())):
+                subscription.offer(entries)
+                self.delivered += len(entries)
+        return len(found) == self._batch
+
+    def stop(self) -> None:
+        """Ends every subscription (the process is stopping) and takes no more."""
+        self.stopping = True
+        for subscriptions in list(self._subscribers.values()):
+            for subscription in list(subscriptions):
+                subscription.close("shutdown")
+
+
+async def backlog(
+    reads: FeedReads, hub: FeedHub, project_id: int, where: FeedFilter, after: int
+) -> AsyncIterator[list[ActivityEntry]]:
+    """The project's events after `after` up to the hub's head, page by page; the
+    caller subscribes when it ends, before awaiting anything else."""
+    cursor = after
+    while True:
+        bound = await hub.known_head()
+        page = await reads.page(project_id, where, cursor, BACKLOG_PAGE, bound)
+        if page:
+            cursor = page[-1].id
+            yield page
+        if len(page) < BACKLOG_PAGE and hub.head == bound:
+            return
+
+
+async def held_page(
+    reads: FeedReads,
+    hub: FeedHub,
+    project_id: int,
+    where: FeedFilter,
+    after: int,
+    limit: int,
+    wait: float,
+) -> tuple[list[ActivityEntry], bool]:
+    """A page of the feed after `after` (at most `limit`, and whether more follow),
+    held up to `wait` seconds while there is nothing."""
+    while True:
+        bound = await hub.known_head() if wait > 0 else None
+        page = await reads.page(project_id, where, after, limit + 1, bound)
+        if page or wait <= 0:
+            return page[:limit], len(page) > limit
+        if hub.head == bound:
+            break
+    subscription = hub.subscribe(project_id, where, after)
+    try:
+        entries = await subscription.next_batch(wait)
+    except Closed:
+        return [], False
+    finally:
+        subscription.close("answered")
+    return entries[:limit], len(entries) > limit
+
+
+class TooManyStreams(Exception):
+    """The process has as many open streams as it takes."""
+
+
+class EventFeed:
+    """The feed's use cases: a page (held while empty), the export, a live stream."""
+
+    def __init__(self, reads: FeedReads, hub: FeedHub, *, max_streams: int) -> None:
+        self.reads = reads
+        self.hub = hub
+        self.max_streams = max_streams
+        self.open_streams = 0
+        self.held = 0
+        """Requests waiting for an event, for the metrics."""
+
+    async def page(
+        self, project_id: int, where: FeedFilter, after: int, limit: int, wait: float
+    ) -> tuple[list[ActivityEntry], bool]:
+        """Up to `limit` events after `after`, and whether more follow; with nothing
+        there, held up to `wait` seconds for the next."""
+        self.held += 1
+        try:
+            return await held_page(self.reads, self.hub, project_id, where, after, limit, wait)
+        finally:
+            self.held -= 1
+
+    async def export(
+        self, project_id: int, where: FeedFilter, after: int, limit: int | None
+    ) -> AsyncIterator[list[ActivityEntry]]:
+        """The events after `after` up to the head at the start (at most `limit`),
+        page by page: one page in memory at a time."""
+        head = await self.reads.head()
+        left = limit
+        while left is None or left > 0:
+            size = BACKLOG_PAGE if left is None else min(BACKLOG_PAGE, left)
+            page = await self.reads.page(project_id, where, after, size, head)
+            if not page:
+                return
+            yield page
+            after = page[-1].id
+            if left is not None:
+                left -= len(page)
+            if len(page) < size:
+                return
+
+    def check_room(self) -> None:
+        """Raises TooManyStreams when the process has as many open streams as it takes."""
+        if self.open_streams >= self.max_streams or self.hub.stopping:
+            raise TooManyStreams
+
+    async def stream(
+        self,
+        project_id: int,
+        where: FeedFilter,
+        after: int,
+        *,
+        heartbeat: float,
+        on_close: Callable[[str], None] | None = None,
+    ) -> AsyncIterator[list[ActivityEntry]]:
+        """The events after `after`: the backlog, then each new batch as it comes; an
+        empty batch every `heartbeat` seconds of quiet. Ends when the process stops
+        or when the caller falls too far behind (`on_close` is told which). Ask
+        `check_room` first: the count of open streams moves when this starts."""
+        self.open_streams += 1
+        subscription: Subscription | None = None
+        try:
+            cursor = after
+            async for page in backlog(self.reads, self.hub, project_id, where, cursor):
+                cursor = page[-1].id
+                yield page
+            subscription = self.hub.subscribe(project_id, where, cursor, on_close)
+            while True:
+                try:
+                    yield await subscription.next_batch(heartbeat)
+                except Closed:
+                    return
+        finally:
+            self.open_streams -= 1
+            if subscription is not None:
+                subscription.close("gone")
