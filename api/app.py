@@ -155,10 +155,13 @@ def create_app(
         app.state[ACTIVITY] = PostgresActivityReads(store, state["services"].activity)
         app.state[HISTORY] = state["services"].resource_history(store)
         reads = PostgresEventFeed(store, state["services"].activity)
-        hub = FeedHub(reads)
+        hub = FeedHub(reads, capacity=settings.stream_buffer)
         hubs.append(hub)
-        app.state[FEED] = EventFeed(reads, hub, max_streams=settings.max_streams)
+        app.state[FEED] = EventFeed(
+            reads, hub, max_streams=settings.max_streams, heartbeat=settings.stream_heartbeat
+        )
         app.state[FRAMES] = Frames()
+        metrics["metrics"].feed.feed = app.state[FEED]
         undrain.append(on_drain(hub.stop))
         tasks.add(asyncio.create_task(hub.run()))
         tasks.add(asyncio.create_task(collect_garbage(service, settings)))

@@ -7,11 +7,12 @@ from collections.abc import Iterator, Sequence
 
 from eventsourcing.persistence import StoredEvent
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from api.services import Services
 from application.errors import DatabaseUnavailable
+from application.feed import EventFeed
 from projections.status import ProjectionStatus
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,48 @@ class ProjectionCollector(Collector):
         yield from (position, head, lag_events, lag_seconds, rebuild)
 
 
+class FeedCollector(Collector):
+    """The event feed's streams, held requests and deliveries in this process."""
+
+    def __init__(self) -> None:
+        self.feed: EventFeed | None = None
+        self.store_head: int | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        feed = self.feed
+        if feed is None:
+            return
+        hub = feed.hub
+        yield GaugeMetricFamily(
+            "resources_event_streams_open", "Event streams open", value=feed.open_streams
+        )
+        yield GaugeMetricFamily(
+            "resources_event_feed_held_requests",
+            "Event feed requests held for the next event",
+            value=feed.held,
+        )
+        yield CounterMetricFamily(
+            "resources_event_feed_delivered",
+            "Events handed to streams and held requests",
+            value=hub.delivered,
+        )
+        yield CounterMetricFamily(
+            "resources_event_streams_closed_slow",
+            "Streams closed because their client fell STREAM_BUFFER events behind",
+            value=hub.closed_slow,
+        )
+        if hub.head is not None:
+            yield GaugeMetricFamily(
+                "resources_event_feed_position", "Newest event the feed has read", value=hub.head
+            )
+            if self.store_head is not None:
+                yield GaugeMetricFamily(
+                    "resources_event_feed_lag_events",
+                    "Events appended that the feed has not read yet",
+                    value=max(0, self.store_head - hub.head),
+                )
+
+
 class ServiceMetrics:
     """This process's metrics beyond the request ones."""
 
@@ -67,6 +110,8 @@ class ServiceMetrics:
         )
         self._projections = ProjectionCollector()
         self.registry.register(self._projections)
+        self.feed = FeedCollector()
+        self.registry.register(self.feed)
         self._services = services
 
     def count_appended(self, stored_events: Sequence[StoredEvent]) -> None:
@@ -82,4 +127,5 @@ class ServiceMetrics:
             logger.warning("/metrics: projection figures left out: the database did not answer")
             statuses = []
         self._projections.statuses = statuses
+        self.feed.store_head = statuses[0].head if statuses else None
         return generate_latest(REGISTRY) + generate_latest(self.registry)

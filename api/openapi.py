@@ -272,6 +272,41 @@ DOWNLOAD: dict[str, Json] = {
     },
 }
 
+# The event feed: its pages or its NDJSON export on one path; the stream.
+
+FEED: dict[str, Json] = {
+    "200": {
+        "description": "A page of events after the cursor, oldest first; or, with `Accept:"
+        " application/x-ndjson`, every event after `after` up to the newest at the request's"
+        " start (at most `limit` if given), one JSON object a line, streamed",
+        "content": {
+            "application/json": {"schema": reference("schemas", "FeedEnvelope")},
+            "application/x-ndjson": {
+                "schema": {
+                    "type": "array",
+                    "items": reference("schemas", "FeedEvent"),
+                    "description": "NDJSON: each line is one of these events, no envelope",
+                },
+            },
+        },
+    }
+}
+STREAM: dict[str, Json] = {
+    "200": {
+        "description": "Server-Sent Events: `retry:` first, then `id: <position>`, `event:"
+        " <type>`, `data: <the event as in the feed>` for every event after the cursor, and"
+        " `: keep-alive` every STREAM_HEARTBEAT seconds of quiet. It goes on until the client"
+        " leaves, the client falls STREAM_BUFFER events behind, or the server stops: resume"
+        " with `Last-Event-ID`.",
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "string"},
+                "example": 'retry: 2000\n\nid: 42\nevent: Renamed\ndata: {"position": 42}\n\n',
+            }
+        },
+    }
+}
+
 # Links: from a registration to what can be done with the resource it made; from an
 # upload to its confirmation; from a change to what can be done next.
 
@@ -337,6 +372,8 @@ OPERATIONS = {
         required_query=SIGNED_QUERY, request_body=UPLOAD_BODY, links={"204": CONFIRM_UPLOAD_LINKS}
     ),
     "downloadContent": Operation(required_query=SIGNED_QUERY, responses=DOWNLOAD),
+    "eventFeed": Operation(responses=FEED),
+    "eventStream": Operation(responses=STREAM),
 }
 
 

@@ -57,6 +57,8 @@ class Settings(Struct, frozen=True, kw_only=True):
     """Seconds between the keep-alive comments of an idle event stream."""
     max_streams: int
     """Event streams a server process keeps open at once; more are answered 503."""
+    stream_buffer: int
+    """Events a stream may have waiting for its client; one more and it is closed."""
     cors_origins: tuple[str, ...]
     """Origins whose pages may call the API from a browser (none: no cross-origin use)."""
 
@@ -92,6 +94,7 @@ class Settings(Struct, frozen=True, kw_only=True):
             log_format=_choice(env, "LOG_FORMAT", ("json", "text")),
             stream_heartbeat=_integer(env, "STREAM_HEARTBEAT", 15),
             max_streams=max_streams,
+            stream_buffer=_integer(env, "STREAM_BUFFER", 2000),
             cors_origins=_origins(env.get("CORS_ORIGINS") or ""),
         )
 

@@ -237,6 +237,13 @@ class FeedHub:
             return False
         found = await self._reads.since(self.head, self._batch)
         if not found:
+            newest = await self._reads.head()
+            if newest < self.head:
+                # The feed went back (restored from a backup, emptied): nothing said
+                # from the old head on holds. Subscribers start again from their cursors.
+                logger.warning("the event feed went back from %s to %s", self.head, newest)
+                self.head = newest
+                self._close_all("reset")
             return False
         by_project: dict[int, list[ActivityEntry]] = defaultdict(list)
         for project_id, entry in found:
@@ -251,9 +258,12 @@ class FeedHub:
     def stop(self) -> None:
         """Ends every subscription (the process is stopping) and takes no more."""
         self.stopping = True
+        self._close_all("shutdown")
+
+    def _close_all(self, reason: str) -> None:
         for subscriptions in list(self._subscribers.values()):
             for subscription in list(subscriptions):
-                subscription.close("shutdown")
+                subscription.close(reason)
 
 
 async def backlog(
@@ -307,10 +317,14 @@ class TooManyStreams(Exception):
 class EventFeed:
     """The feed's use cases: a page (held while empty), the export, a live stream."""
 
-    def __init__(self, reads: FeedReads, hub: FeedHub, *, max_streams: int) -> None:
+    def __init__(
+        self, reads: FeedReads, hub: FeedHub, *, max_streams: int, heartbeat: float
+    ) -> None:
         self.reads = reads
         self.hub = hub
         self.max_streams = max_streams
+        self.heartbeat = heartbeat
+        """Seconds of quiet after which a stream is sent a keep-alive."""
         self.open_streams = 0
         self.held = 0
         """Requests waiting for an event, for the metrics."""
@@ -356,7 +370,6 @@ class EventFeed:
         where: FeedFilter,
         after: int,
         *,
-        heartbeat: float,
         on_close: Callable[[str], None] | None = None,
     ) -> AsyncIterator[list[ActivityEntry]]:
         """The events after `after`: the backlog, then each new batch as it comes; an
@@ -373,7 +386,7 @@ class EventFeed:
             subscription = self.hub.subscribe(project_id, where, cursor, on_close)
             while True:
                 try:
-                    yield await subscription.next_batch(heartbeat)
+                    yield await subscription.next_batch(self.heartbeat)
                 except Closed:
                     return
         finally:

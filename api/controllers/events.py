@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get
-from litestar.params import Parameter, QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
 from api.auth import principal_of
@@ -35,11 +35,19 @@ EVENT_STREAM = "text/event-stream"
 RETRY_MILLISECONDS = 2000
 """What a stream tells its EventSource to wait before it reconnects."""
 MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
 MAX_WAIT = 60
 STREAM_RETRY_AFTER = "5"
 """Seconds a client refused a stream (MAX_STREAMS) is told to wait."""
 
 _encode = msgspec.json.Encoder().encode
+
+
+class Export(Stream):
+    """A stream that keeps its own media type: the handler's (JSON) is for its pages."""
+
+    def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **kwargs: Any) -> Any:
+        return super().to_asgi_response(app, request, **{**kwargs, "media_type": NDJSON})
 
 
 def feed_event(entry: ActivityEntry) -> FeedEvent:
@@ -73,12 +81,17 @@ def position(value: str | None, name: str) -> int:
     """A position given as text: 0 to 2^63-1; anything else is a 400."""
     if value is None or value == "":
         return 0
-    if value.isascii() and value.isdigit() and int(value) <= MAX_ID:
+    return bounded(value, name, 0, MAX_ID, what="an event's position: ")
+
+
+def bounded(value: str, name: str, low: int, high: int, *, what: str = "") -> int:
+    """A whole number given as text, from `low` to `high`; anything else is a 400."""
+    if value.isascii() and value.isdigit() and low <= int(value) <= high:
         return int(value)
     raise ApiError(
         400,
-        f"{name} must be an event's position: a whole number from 0 to {MAX_ID}.",
-        details=[ErrorDetail(field=name, message="is not a position")],
+        f"{name} must be {what}a whole number from {low} to {high}.",
+        details=[ErrorDetail(field=name, message=f"is not a whole number from {low} to {high}")],
     )
 
 
@@ -148,10 +161,8 @@ class EventsController(Controller):
         request: Request[Any, Any, Any],
         after: After = None,
         limit: Annotated[
-            int | None,
+            str | None,
             QueryParameter(
-                ge=1,
-                le=MAX_LIMIT,
                 description="Events at most, 1 to 1000 (default 100; the export: all)",
                 schema_extra=whole_numbers(1, MAX_LIMIT),
             ),
@@ -169,14 +180,15 @@ class EventsController(Controller):
         ] = 0,
     ) -> FeedEnvelope:
         start = position(after, "after")
+        most = None if limit is None else bounded(limit, "limit", 1, MAX_LIMIT)
         where = feed_filter(type, resource_id)
         principal = await principal_of(request)
         feed = feed_of(request)
         if _wants_ndjson(request):
-            lines = _ndjson(feed.export(principal.project_id, where, start, limit))
-            return Stream(lines, media_type=NDJSON)  # type: ignore[return-value]
+            lines = _ndjson(feed.export(principal.project_id, where, start, most))
+            return Export(lines, media_type=NDJSON)  # type: ignore[return-value]
         entries, has_more = await feed.page(
-            principal.project_id, where, start, limit or 100, float(wait)
+            principal.project_id, where, start, most or DEFAULT_LIMIT, float(wait)
         )
         return FeedEnvelope(
             data=FeedData(events=[feed_event(entry) for entry in entries]),
@@ -186,6 +198,7 @@ class EventsController(Controller):
     @get(
         "/stream",
         operation_id="eventStream",
+        media_type=EVENT_STREAM,
         type_decoders=WHOLE_NUMBERS,
         security=[{"BearerAuth": []}, {}],
         summary="The project's events, live, as Server-Sent Events",
@@ -216,8 +229,8 @@ class EventsController(Controller):
         resource_id: OfResource = None,
         last_event_id: Annotated[
             str | None,
-            Parameter(
-                header="Last-Event-ID",
+            HeaderParameter(
+                name="Last-Event-ID",
                 description="The id of the last event received: the stream resumes after it"
                 " (it wins over `after`)",
                 schema_extra=whole_numbers(0, MAX_ID),
@@ -256,10 +269,9 @@ class EventsController(Controller):
                 "This server has as many open streams as it takes; try again shortly.",
                 headers={"Retry-After": STREAM_RETRY_AFTER},
             ) from None
-        heartbeat = services_of(request).settings.stream_heartbeat
         abort = aborter(request.scope)
         return Stream(
-            _sse(feed, frames_of(request), project_id, where, start, heartbeat, abort),
+            _sse(feed, frames_of(request), project_id, where, start, abort),
             media_type=EVENT_STREAM,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -303,7 +315,6 @@ async def _sse(
     project_id: int,
     where: FeedFilter,
     after: int,
-    heartbeat: float,
     abort: Callable[[], None] | None,
 ) -> AsyncIterator[bytes]:
     def closed(reason: str) -> None:
@@ -311,5 +322,5 @@ async def _sse(
             abort()  # its send may be blocked: free the connection now
 
     yield b"retry: %d\n\n" % RETRY_MILLISECONDS
-    async for batch in feed.stream(project_id, where, after, heartbeat=heartbeat, on_close=closed):
+    async for batch in feed.stream(project_id, where, after, on_close=closed):
         yield frames.of(batch) if batch else b": keep-alive\n\n"

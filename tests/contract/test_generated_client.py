@@ -37,6 +37,7 @@ OPERATIONS = {
     ),
     "content": ("upload_content", "download_content"),
     "audit": ("resource_history", "project_activity"),
+    "events": ("event_feed", "event_stream", "event_stream_url"),
     "operations": ("health", "ready", "metrics"),
 }
 
@@ -189,6 +190,24 @@ def test_the_whole_flow_through_the_generated_client(
     assert [(event.resource_id, event.version) for event in activity.parsed.data.events] == [
         (resource.id, 3)
     ]
+
+    # The project's event feed, oldest first, read page by page with its cursor.
+    feed = operation(generated, "events", "event_feed")
+    positions: list[int] = []
+    after = 0
+    while True:
+        page = feed.sync_detailed(client=client, after=after, limit=1)
+        assert isinstance(page.parsed, models.FeedEnvelope)
+        positions += [event.position for event in page.parsed.data.events]
+        assert [event.resource_id for event in page.parsed.data.events] in ([], [resource.id])
+        after = page.parsed.cursor.after
+        if not page.parsed.cursor.has_more:
+            break
+    assert len(positions) == 3
+    assert positions == sorted(positions)
+    stream_url = operation(generated, "events", "event_stream_url").sync_detailed(client=client)
+    assert isinstance(stream_url.parsed, models.StreamUrlData)
+    assert urlsplit(stream_url.parsed.data.url).path == "/api/events/stream"
 
     # Download the bytes from the signed URL the resource now carries.
     current = operation(generated, resources, "get_resource").sync_detailed(

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from api.app import create_app
 from api.services import Services
+from api.settings import Settings
 
 
 def free_port() -> int:
@@ -56,10 +57,15 @@ def describe_concurrently(
 
 @contextmanager
 def serving(
-    services: Services, port: int, *, tracer_provider: TracerProvider | None = None
+    services: Services,
+    port: int,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    settings: Settings | None = None,
 ) -> Iterator[str]:
-    """The app over `services`, served in this process on a port; its base URL."""
-    app = create_app(services.settings, services, tracer_provider=tracer_provider)
+    """The app over `services` (with `settings`, if given, for the app's own), served in
+    this process on a port; its base URL."""
+    app = create_app(settings or services.settings, services, tracer_provider=tracer_provider)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
