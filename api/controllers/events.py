@@ -79,15 +79,18 @@ class Frames:
 
 def position(value: str | None, name: str) -> int:
     """A position given as text: 0 to 2^63-1; anything else is a 400."""
-    if value is None or value == "":
+    if value is None:
         return 0
     return bounded(value, name, 0, MAX_ID, what="an event's position: ")
 
 
 def bounded(value: str, name: str, low: int, high: int, *, what: str = "") -> int:
     """A whole number given as text, from `low` to `high`; anything else is a 400."""
-    if value.isascii() and value.isdigit() and low <= int(value) <= high:
-        return int(value)
+    # Digits only, and no more than `high` has: int() of thousands of digits raises.
+    if value.isascii() and value.isdigit() and len(value) <= len(str(high)):
+        number = int(value)
+        if low <= number <= high:
+            return number
     raise ApiError(
         400,
         f"{name} must be {what}a whole number from {low} to {high}.",
@@ -250,10 +253,8 @@ class EventsController(Controller):
             str | None, QueryParameter(description="The signed URL's signature")
         ] = None,
     ) -> Stream:
-        start = (
-            position(last_event_id, "Last-Event-ID")
-            if last_event_id is not None
-            else position(after, "after")
+        start = (  # an empty Last-Event-ID is no id: EventSource's own reset
+            position(last_event_id, "Last-Event-ID") if last_event_id else position(after, "after")
         )
         where = feed_filter(type, resource_id)
         if project is not None or expires is not None or signature is not None:

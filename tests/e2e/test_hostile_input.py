@@ -63,7 +63,72 @@ PAGING_BAD = {
 }
 PER_PAGE_BAD = {"0": 400, "101": 400, BIG: 400, "-" + BIG: 400, ARABIC_ONE: 400}
 
+AFTER_BAD = {
+    "-1": 400,
+    BIG: 400,
+    HUGE: 400,
+    LONG_DIGITS: 400,
+    ARABIC_ONE: 400,
+    FULLWIDTH_ONE: 400,
+    SUPERSCRIPT_TWO: 400,
+    "1.5": 400,
+    "1e3": 400,
+    "": 400,
+    "1\x00": 400,
+    "null": 400,
+}
+LIMIT_BAD = {"0": 400, "1001": 400, BIG: 400, "-1": 400, ARABIC_ONE: 400, "null": 400, "": 400}
+WAIT_BAD = {"-1": 400, "61": 400, BIG: 400, "0.5": 400, "null": 400, ARABIC_ONE: 400}
+
+
+def stream_cursors() -> list[Case]:
+    return [
+        Case(
+            f"stream: Last-Event-ID={value[:20]!r}",
+            "GET",
+            "/api/events/stream",
+            400,
+            headers={"Last-Event-ID": value},
+        )
+        for value in ("-1", BIG, "x", "1.5", ARABIC_ONE, "1 2")
+    ]
+
+
 CASES: list[Case] = [
+    *numbers("feed", "/api/events", "after", AFTER_BAD),
+    *numbers("feed", "/api/events", "limit", LIMIT_BAD),
+    *numbers("feed", "/api/events", "wait", WAIT_BAD),
+    *numbers("feed", "/api/events", "resource_id", {"0": 400, BIG: 400, "x": 400}),
+    *numbers("stream", "/api/events/stream", "after", {"-1": 400, BIG: 400, "x": 400}),
+    *stream_cursors(),
+    Case("feed: unknown type", "GET", "/api/events", 400, params={"type": "Exploded"}),
+    Case("stream: unknown type", "GET", "/api/events/stream", 400, params={"type": "renamed"}),
+    Case("feed without a key", "GET", "/api/events", 401, key=False),
+    Case("stream without a key", "GET", "/api/events/stream", 401, key=False),
+    Case("stream URL without a key", "GET", "/api/events/stream-url", 401, key=False),
+    Case(
+        "stream: a project without a signature",
+        "GET",
+        "/api/events/stream",
+        403,
+        params={"project": str(PROJECT)},
+        key=False,
+    ),
+    Case(
+        "stream: a forged signature",
+        "GET",
+        "/api/events/stream",
+        403,
+        params={"project": str(PROJECT), "expires": "99999999999", "signature": "a" * 64},
+        key=False,
+    ),
+    Case(
+        "stream: a content URL's signature",
+        "GET",
+        "/api/events/stream?project={pending}&{get_of_pending}",
+        403,
+        key=False,
+    ),
     *numbers("list", "/api/resources", "page", PAGING_BAD),
     *numbers("list", "/api/resources", "per_page", PER_PAGE_BAD),
     *numbers("activity", "/api/activity", "page", PAGING_BAD),
