@@ -6,7 +6,18 @@ import sys
 import tempfile
 import time
 
-from bench import append, costs, feed, history, patch, rebuild, scale, seeding, upload
+from bench import (
+    append,
+    costs,
+    event_feed,
+    feed,
+    history,
+    patch,
+    rebuild,
+    scale,
+    seeding,
+    upload,
+)
 from bench.cluster import private_cluster
 from bench.common import database_url, fresh_database
 from bench.load import LoadResult, wrk_available
@@ -336,6 +347,129 @@ def _print_soak(server_url: str, quick: bool) -> None:
     )
 
 
+def print_event_feed_figures(server_url: str) -> None:
+    quick = "--quick" in sys.argv
+    started = time.perf_counter()
+    events = event_feed.QUICK_STORE_EVENTS if quick else event_feed.STORE_EVENTS
+    streams = event_feed.QUICK_STREAMS if quick else event_feed.STREAMS
+    window = event_feed.QUICK_WINDOW_SECONDS if quick else event_feed.WINDOW_SECONDS
+    print(
+        "== Event feed: /api/events paged and exported, /api/events/stream with"
+        f" {streams:,} streams under {event_feed.WRITE_RATE} writes/s; each server as"
+        " `make run` serves it (one worker, its projection runner, LOG_LEVEL=INFO)"
+        f" =={' (--quick)' if quick else ''}"
+    )
+    store = event_feed.seed_feed_store(server_url, events)
+    print(
+        f"  project {event_feed.PROJECT} alone: {store.events:,} events"
+        f" ({store.events // event_feed.EVENTS_EACH:,} links of {event_feed.EVENTS_EACH}),"
+        f" seeded in {store.seed_seconds:.1f} s, the feed drained in {store.drain_seconds:.1f} s"
+    )
+    paging, exported = event_feed.read_and_export(store)
+    print(
+        f"  {'feed read, limit=1000':<24} {paging.rate:>8,.0f} events/s   {paging.pages:,}"
+        f" pages in {paging.seconds:.1f} s, a page p50 {paging.page_ms.p50_ms:.1f} ms, p99"
+        f" {paging.page_ms.p99_ms:.1f} ms; one client (httpx, keep-alive, each page decoded"
+        f" whole with msgspec: {paging.decode_seconds / paging.seconds:.0%} of the time), the"
+        f" server busy {paging.server_cpu_share:.0%} of a core   goal: >="
+        f" {event_feed.READ_GOAL:,} events/s"
+        f"{'' if paging.rate >= event_feed.READ_GOAL else '   BELOW GOAL'}"
+    )
+    print(
+        f"  {'NDJSON export':<24} {exported.rate:>8,.0f} events/s   {exported.events:,} events"
+        f" in {exported.seconds:.1f} s, one request"
+    )
+    print(
+        f"  {'server RSS, export':<24} start {exported.rss_start_mib:.0f} MiB, max"
+        f" {exported.rss_max_mib:.0f} MiB ({exported.growth_mib:+.1f} MiB; {exported.samples}"
+        f" samples, every {event_feed.SAMPLE_EVERY} s): "
+        f"{'flat' if exported.flat else 'NOT FLAT'}; its runner at most"
+        f" {exported.runner_rss_max_mib:.0f} MiB   goal: max - start < 20 MB"
+    )
+    print(
+        f"  streams: {len(event_feed.STREAM_PROJECTS)} projects of {event_feed.LINKS_EACH}"
+        f" links, a key each; {streams:,} streams spread over them, opened by"
+        f" {event_feed.CLIENT_PROCESSES} client processes (asyncio, raw sockets) after"
+        f" {event_feed.WARM_SECONDS + event_feed.QUIET_SECONDS:.0f} s of writes alone; a writer"
+        " process PATCHing"
+        f" (renames) paced at {event_feed.WRITE_RATE}/s on {event_feed.WRITER_CONNECTIONS}"
+        f" connections; a {window:.0f} s window; one server process, MAX_STREAMS raised"
+    )
+    found = event_feed.streams_under_load(server_url, streams=streams, window=window)
+    writes = found.writes
+    pace = found.window_events / found.window_seconds
+    print(
+        f"    writes: {pace:,.0f} PATCH/s answered in the window ({writes['rate']:,.0f}/s over"
+        f" the writer's run), p50 {writes['p50_ms']:.1f} ms, p99 {writes['p99_ms']:.1f} ms"
+        f"{_failed_count(int(writes['failed']))}"
+        f"{'   SHORT OF THE PACE' if pace < 0.95 * event_feed.WRITE_RATE else ''}"
+    )
+    print(
+        f"    streams: {found.opened:,} of {found.streams:,} opened in"
+        f" {found.opening_seconds:.1f} s"
+        f" ({event_feed.OPENING * event_feed.CLIENT_PROCESSES} at a time)"
+        f"{f', REFUSED {found.refused}' if found.refused else ''}"
+        f"{f', ENDED BY THE SERVER {found.ended_early}' if found.ended_early else ''}"
+        f"{f' ({found.closed_slow} as too slow)' if found.closed_slow else ''}"
+    )
+    late = found.window_expected - found.latency.count
+    print(
+        f"    {'commit to delivery':<22} {found.latency}   goal: p99 <= "
+        f"{event_feed.LATENCY_GOAL_MS:.0f} ms"
+        f"{'' if found.latency.p99_ms <= event_feed.LATENCY_GOAL_MS else '   BELOW GOAL'}"
+    )
+    print(
+        f"    {'':<22} ({found.window_events:,} events answered in the window, each owed to"
+        f" every stream of its project: {found.window_expected:,} deliveries"
+        f"{f', {late:,} NOT DELIVERED' if late else ''}; over the whole run"
+        f" {found.missing:,} missing, {found.out_of_order:,} out of order or repeated)"
+    )
+    print(
+        f"    {'server RSS':<22} {found.server_rss_max_mib:.0f} MiB at most in the window"
+        f" ({found.server_rss_start_mib:.0f} MiB as it began)   goal: <= 300 MB"
+        f" ({event_feed.RSS_GOAL_MIB:.0f} MiB)"
+        f"{'' if found.server_rss_max_mib <= event_feed.RSS_GOAL_MIB else '   BELOW GOAL'}"
+    )
+    print(
+        f"    {'database connections':<22} {found.connections_quiet} with no stream,"
+        f" {found.connections_streams} with {found.opened:,} streams (client backends of its"
+        " database in pg_stat_activity, the most of the samples; the server's and its"
+        " runner's)   goal: no more with streams"
+        f"{'' if found.connections_streams <= found.connections_quiet else '   BELOW GOAL'}"
+    )
+    print(
+        f"    {'database transactions':<22} {found.transactions_quiet:,.0f}/s with no stream,"
+        f" {found.transactions_opening:,.0f}/s while the streams opened,"
+        f" {found.transactions_streams:,.0f}/s in the window (pg_stat_database)"
+    )
+    share = found.server_cpu / found.window_seconds
+    print(
+        f"    {'server CPU':<22} {found.cpu_us_per_delivery:.1f} µs per delivered event"
+        f" ({found.server_cpu:.1f} s over {found.window_seconds:.0f} s, {share:.0%} of a"
+        f" core, PATCHes included; {found.window_deliveries:,} frames arrived in the window,"
+        f" {found.hub_handed / max(found.window_deliveries, 1):.0%} of them handed over by the"
+        " hub, not read from the database by their stream);"
+        f" {found.streams_cpu_us_per_delivery:.1f} µs beyond what the writes take alone"
+        f" ({found.quiet_cpu_share:.0%} of a core at {found.quiet_writes:,.0f}/s with no stream,"
+        f" {found.writes_cpu_share:.0%} at the window's rate)"
+    )
+    clients = "; ".join(
+        f"{number}: {client['cpu'] / client['seconds']:.0%} of a core, its loop late p99"
+        f" {client['lag_p99_ms']:.1f} ms (max {client['lag_max_ms']:.0f} ms)"
+        for number, client in enumerate(found.clients, 1)
+    )
+    print(f"    {'client processes':<22} {clients}")
+    resumed = found.resumed
+    print(
+        f"    {'resumes':<22} {resumed.resumes} with Last-Event-ID ({resumed.events:,} events"
+        f" taken): gaps {resumed.gaps}, duplicates {resumed.duplicates}"
+        f"{f', out of order {resumed.out_of_order}' if resumed.out_of_order else ''}"
+        f"{f', refused {resumed.refused}' if resumed.refused else ''}"
+        "   goal: gaps 0, duplicates 0"
+    )
+    print(f"  (the event feed section took {(time.perf_counter() - started) / 60:.1f} min)")
+
+
 SECTIONS = {
     "patch": print_patch_figures,
     "append": print_append_figures,
@@ -346,13 +480,15 @@ SECTIONS = {
     "rebuild": print_rebuild_figures,
     "upload": print_upload_figures,
     "scale": print_scale_figures,
+    "events": print_event_feed_figures,
 }
 
 
 def main() -> int:
     """`--only SECTION` runs one of patch, append, flush, costs, audit, feed, rebuild, upload,
-    scale; `--quick` rebuilds 100,000 events instead of 1,000,000, and makes the scale
-    section's runs shorter, its feed store 100,000 events and its soak rounds 15 s."""
+    scale, events; `--quick` rebuilds 100,000 events instead of 1,000,000, makes the scale
+    section's runs shorter, its feed store 100,000 events and its soak rounds 15 s, and
+    the event feed section's store 100,000 events, its streams 200 and its window 15 s."""
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     if only is not None and only not in SECTIONS:
         print(f"bench: --only takes one of {', '.join(SECTIONS)}", file=sys.stderr)
