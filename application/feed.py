@@ -232,7 +232,13 @@ class FeedHub:
     async def _step(self) -> bool:
         """Reads what is new; True when there may be more to read at once."""
         if self.head is None or not self._count:
-            self.head = max(self.head or 0, await self._reads.head())
+            newest = await self._reads.head()
+            if self.head is not None and self._count:
+                # Someone subscribed at the old head while the newest was being read:
+                # moving the head past it would pass over what came in between. Read
+                # on from the old head for them instead.
+                return True
+            self.head = max(self.head or 0, newest)
             self._known.set()
             return False
         found = await self._reads.since(self.head, self._batch)
