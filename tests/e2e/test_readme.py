@@ -3,6 +3,7 @@ service started as `make run` starts it; and the docs page, without the internet
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -140,6 +141,13 @@ def test_the_walk_through_and_audit_blocks_run_as_written(
     activity = audit.splitlines()[-1]
     assert '"type":"Renamed"' in activity
     assert '"total":1' in activity
+    feed, stream = outputs[2].split("\n", 1)
+    assert [(e["position"], e["type"]) for e in json.loads(feed)["data"]["events"]] == [
+        (1, "FileRegistered"),
+        (2, "UploadConfirmed"),
+    ]
+    assert stream.startswith("retry: ")
+    assert re.findall(r"^id: (\d+)\nevent: (\w+)$", stream, re.M) == [("3", "Renamed")]
     assert "412" in safe_writes.splitlines()
     assert "idempotent-replayed: true" in safe_writes.lower()
     assert "404" in safe_writes.splitlines()
