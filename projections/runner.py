@@ -26,10 +26,11 @@ from projections.reader import CommitOrderedReader
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-GATHER_SECONDS = 0.1
+GATHER_SECONDS = 0.05
 """While appends come, how long the runner lets them gather into one batch (the feed
 then trails the store by about this much; each batch costs the runner about a
-millisecond of its own, whatever its size)."""
+millisecond of its own, whatever its size). A gap waiting to settle is read again
+sooner (`SETTLE_POLL`), whether or not the batch before it carried events."""
 SETTLE_POLL = 0.02
 """While a gap in the positions waits to settle, how often the runner reads again."""
 
@@ -133,7 +134,7 @@ class ActivityRunner:
                 if listening:
                     session.execute(SQL("UNLISTEN {0}").format(self._channel))
                     listening = False
-                stop.wait(GATHER_SECONDS if processed else SETTLE_POLL)
+                stop.wait(SETTLE_POLL if self._held else GATHER_SECONDS)
             elif not listening:
                 # Listen, then read once more: an append that committed between the
                 # last read and LISTEN is read now rather than missed.

@@ -5,9 +5,10 @@ whatever the hub was awaiting at that moment."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 
-from application.feed import FeedFilter, FeedHub, held_page
+from application.feed import EventFeed, FeedFilter, FeedHub, held_page
 from projections.activity import ActivityEntry
 
 PROJECT = 1
@@ -36,11 +37,16 @@ class MemoryFeed:
         self.entries: list[ActivityEntry] = []
         self.hold_head: asyncio.Event | None = None
         self.head_read = asyncio.Event()
+        self.hold_page: asyncio.Event | None = None
+        self.page_read = asyncio.Event()
 
     async def page(
         self, project_id: int, where: FeedFilter, after: int, limit: int, upto: int | None
     ) -> list[ActivityEntry]:
         found = [e for e in self.entries if e.id > after and (upto is None or e.id <= upto)]
+        if self.hold_page is not None:
+            self.page_read.set()
+            await self.hold_page.wait()
         return found[:limit]
 
     async def since(self, after: int, limit: int) -> list[tuple[int, ActivityEntry]]:
@@ -80,5 +86,44 @@ async def held_while_the_head_is_read() -> None:
         reads.hold_head = None
         entries, _ = await asyncio.wait_for(waiting, WAIT)
         assert [e.id for e in entries] == [3, 4]
+    finally:
+        running.cancel()
+
+
+def test_a_stream_whose_backlog_read_the_hub_overtook_gets_every_event_once() -> None:
+    asyncio.run(overtaken_while_reading_the_backlog())
+
+
+async def overtaken_while_reading_the_backlog() -> None:
+    reads = MemoryFeed()
+    reads.entries = [entry(1), entry(2), entry(3)]
+    hub = FeedHub(reads, poll_seconds=0.01, idle_poll_seconds=0.01)
+    feed = EventFeed(reads, hub, max_streams=10, heartbeat=WAIT)
+    running = asyncio.create_task(hub.run())
+    other = hub.subscribe(PROJECT, FeedFilter(), 3)  # keeps the hub reading as events come
+    try:
+        assert await hub.known_head() == 3
+        # The stream's backlog read (up to 3) is held while 4 and 5 commit and the hub
+        # reads them, for its subscribers of the moment.
+        reads.hold_page = asyncio.Event()
+        stream = feed.stream(PROJECT, FeedFilter(), after=0)
+
+        async def first_page() -> list[ActivityEntry]:
+            return await anext(stream)
+
+        first = asyncio.create_task(first_page())
+        await reads.page_read.wait()
+        reads.entries += [entry(4), entry(5)]
+        assert [e.id for e in await other.next_batch(WAIT)] == [4, 5]
+        reads.hold_page.set()
+        reads.hold_page = None
+        received = [e.id for e in await first]
+        while received[-1] < 5:
+            received += [e.id for e in await asyncio.wait_for(anext(stream), WAIT)]
+        reads.entries.append(entry(6))
+        received += [e.id for e in await asyncio.wait_for(anext(stream), WAIT)]
+        assert received == [1, 2, 3, 4, 5, 6]
+        assert isinstance(stream, AsyncGenerator)
+        await stream.aclose()
     finally:
         running.cancel()
