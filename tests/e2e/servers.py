@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from api.app import create_app
 from api.services import Services
 from api.settings import Settings
+from tests.storage import cli_env
 
 
 def free_port() -> int:
@@ -81,3 +85,20 @@ def serving(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def serve_process(services: Services, port: int, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`resources serve` (its runner left to the test) on `port`, with the test's settings
+    and `env`, healthy when entered; stopped with SIGTERM, as an orchestrator stops it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
+        env={**cli_env(services.settings), **env},
+    )
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}")
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import queue
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import httpx
 import pytest
 
 from api.services import Services
-from tests.e2e.servers import free_port, wait_until_healthy
+from tests.e2e.servers import free_port, serve_process
 from tests.feed import caught_up, running, wait_until
 from tests.sse import StreamReader
-from tests.storage import cli_env
 
 PROJECT = 4
 OTHER = 5
@@ -37,28 +33,14 @@ class Server:
     def __init__(self, services: Services) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self._env = cli_env(services.settings)
-        self._process: subprocess.Popen[bytes] | None = None
+        self._services = services
+        self._running = ExitStack()
 
     def start(self) -> None:
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "api.cli",
-                "serve",
-                "--no-projections",
-                "--port",
-                str(self.port),
-            ],
-            env=self._env,
-        )
-        wait_until_healthy(self.base)
+        self._running.enter_context(serve_process(self._services, self.port))
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            self._process.wait(timeout=30)
+        self._running.close()
 
 
 @contextmanager

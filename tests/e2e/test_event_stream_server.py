@@ -7,11 +7,7 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +16,12 @@ import pytest
 
 from api.services import Services
 from tests.e2e.flows import create
-from tests.e2e.servers import free_port, wait_until_healthy
+from tests.e2e.servers import free_port, serve_process
 from tests.feed import caught_up, running, wait_until
 from tests.sse import StreamReader
-from tests.storage import cli_env
 
 PROJECT = 4
 BUFFER = 20
-
-
-@contextmanager
-def served(services: Services, port: int, **env: str) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
-        env={**cli_env(services.settings), **env},
-    )
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}")
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
 
 
 def rss_kib(pid: int) -> int:
@@ -99,7 +79,7 @@ def test_a_client_that_stops_reading_is_disconnected_and_resumes_losing_nothing(
     headers = {"Authorization": f"Bearer {key}"}
     with (
         running(services),
-        served(services, port, STREAM_BUFFER=str(BUFFER)) as server,
+        serve_process(services, port, STREAM_BUFFER=str(BUFFER)) as server,
         httpx.Client(base_url=base, headers=headers, timeout=30) as client,
     ):
         resource = create(client, name="big")
@@ -145,7 +125,7 @@ def test_sigterm_ends_streams_cleanly_and_they_resume_on_the_next_server(
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {key}"}
     with running(services), httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        with served(services, port) as server:
+        with serve_process(services, port) as server:
             for number in range(3):
                 create(client, name=f"before {number}")
             reader = StreamReader(base + "/api/events/stream", headers=headers)
@@ -158,7 +138,7 @@ def test_sigterm_ends_streams_cleanly_and_they_resume_on_the_next_server(
             assert server.wait(timeout=20) in (0, -signal.SIGTERM)
             assert time.monotonic() - stopped_at < 10
             reader.close()
-        with served(services, port):
+        with serve_process(services, port):
             after: list[dict[str, Any]] = [
                 create(client, name=f"after {number}") for number in range(2)
             ]
