@@ -209,6 +209,13 @@ RESPONSE_HEADERS: dict[str, Json] = {
         {"type": "string", "enum": ["true"]},
         required=False,
     ),
+    "Link": response_header(
+        "On a page that skips 10,000 events or more: the event feed from this page's oldest"
+        ' event on, oldest first, by cursor (`rel="related"`), which costs the same at any'
+        " depth",
+        {"type": "string", "pattern": '^</api/events\\?after=[0-9]+[^>]*>; rel="related"$'},
+        required=False,
+    ),
 }
 """Success headers of the resources' own endpoints."""
 REQUEST_ID_HEADER = response_header(
@@ -372,6 +379,7 @@ OPERATIONS = {
         required_query=SIGNED_QUERY, request_body=UPLOAD_BODY, links={"204": CONFIRM_UPLOAD_LINKS}
     ),
     "downloadContent": Operation(required_query=SIGNED_QUERY, responses=DOWNLOAD),
+    "projectActivity": Operation(response_headers={"200": ("Link",)}),
     "eventFeed": Operation(responses=FEED),
     "eventStream": Operation(responses=STREAM),
 }

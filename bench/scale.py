@@ -12,7 +12,7 @@ process, then VACUUM ANALYZE (as autovacuum leaves a live store):
   others' (as in a store that many projects write to); the requests go to project 4;
 - **feed**: project 4 with `FEED_RESOURCES` links of many renames each, its activity
   holding `FEED_EVENTS` rows (`--quick`: `QUICK_FEED_EVENTS`); measured for the
-  activity pages only.
+  activity and event feed pages only.
 
 A file is registered, renamed once and confirmed as uploaded: 3 events. Within a
 project the resources take `ACTORS` in turn (one user for all of a resource's
@@ -214,7 +214,7 @@ def seed_stores(server_url: str, *, quick: bool) -> list[Store]:
             server_url,
             FEED,
             f"project {PROJECT} alone, {FEED_RESOURCES:,} links of {events_each:,} events each"
-            " (registered, then renamed), measured for its activity pages only",
+            " (registered, then renamed), measured for its activity and feed pages only",
             projects=(PROJECT,),
             resources_each=FEED_RESOURCES,
             renames_each=events_each - 1,
@@ -311,6 +311,14 @@ REQUESTS = (
         feed=True,
     ),
     Request("history (3 events)", "GET", lambda store: "/api/resources/{id}/history"),
+    Request(
+        "event feed page (100, mid-store)",
+        "GET",
+        # Positions are the store's event numbers: half its events is a position in
+        # the middle of the project's feed, as a follower part way through reads it.
+        lambda store: f"/api/events?after={store.events // 2}&limit=100",
+        feed=True,
+    ),
     Request("PATCH rename", "PATCH", lambda store: "/api/resources/{id}"),
 )
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get
 from litestar.params import QueryParameter
 
 from api.auth import principal_of
@@ -26,6 +27,23 @@ from api.parameters import (
 from api.schemas import ActivityData, ActivityEnvelope, ActivityEvent, ActivityPagination
 from api.wiring import activity_of
 from projections.activity import EVENT_TYPES, ActivityEntry, ActivityFilter
+
+DEEP_OFFSET = 10_000
+"""Events a page skips from which its answer points to the event feed (`Link`): a page
+costs the events it skips, the feed's cursor costs the same at any depth."""
+
+
+def feed_link(entries: list[ActivityEntry], where: ActivityFilter) -> str:
+    """The event feed from this page's oldest event on (oldest first, by cursor), with
+    the filters the feed has; it has no actor or time filters."""
+    query: dict[str, str | int] = {
+        "after": min(entry.id for entry in entries) - 1 if entries else 0
+    }
+    if where.type is not None:
+        query["type"] = where.type
+    if where.resource_id is not None:
+        query["resource_id"] = where.resource_id
+    return f'</api/events?{urlencode(query)}>; rel="related"'
 
 
 def activity_event(entry: ActivityEntry) -> ActivityEvent:
@@ -82,7 +100,7 @@ class ActivityController(Controller):
         ] = None,
         page: Page = 1,
         per_page: PerPage = 20,
-    ) -> ActivityEnvelope:
+    ) -> Response[ActivityEnvelope]:
         if type is not None and type not in EVENT_TYPES:
             raise ApiError(400, f"type must be one of {', '.join(EVENT_TYPES)}.")
         where = ActivityFilter(
@@ -94,7 +112,7 @@ class ActivityController(Controller):
         )
         principal = await principal_of(request)
         found = await activity_of(request).page(principal.project_id, where, page, per_page)
-        return ActivityEnvelope(
+        envelope = ActivityEnvelope(
             data=ActivityData(events=[activity_event(entry) for entry in found.entries]),
             pagination=ActivityPagination(
                 page=page,
@@ -104,3 +122,5 @@ class ActivityController(Controller):
                 total_is_lower_bound=found.total_is_lower_bound,
             ),
         )
+        deep = (page - 1) * per_page >= DEEP_OFFSET
+        return Response(envelope, headers={"Link": feed_link(found.entries, where)} if deep else {})

@@ -13,6 +13,7 @@ import pytest
 from api.services import Services
 from tests.e2e.flows import create, error
 from tests.feed import caught_up, running, wait_until
+from tests.seeding import seed
 
 
 @pytest.fixture
@@ -88,3 +89,26 @@ def test_a_bad_filter_is_a_400(client: httpx.Client, query: str) -> None:
 
 def test_the_feed_needs_a_key(anonymous: httpx.Client) -> None:
     assert error(anonymous.get("/api/activity"), 401)["code"] == "unauthorized"
+
+
+def test_a_deep_page_points_to_the_event_feed_from_its_oldest_event(
+    client: httpx.Client, feed: Services
+) -> None:
+    appended = seed(feed, resources=501, changes_each=19, links=True)
+    assert appended == 10_020
+    wait_until(lambda: caught_up(feed), timeout=60)
+    shallow = client.get("/api/activity", params={"page": 100, "per_page": 100})
+    assert "link" not in shallow.headers  # 9,900 events skipped: cheap enough
+    deep = client.get("/api/activity", params={"page": 101, "per_page": 100})
+    assert deep.status_code == 200
+    page = deep.json()["data"]["events"]
+    assert len(page) == 20  # the project's oldest
+    target, _, relation = deep.headers["link"].partition(">; ")
+    assert relation == 'rel="related"'
+    followed = client.get(target.removeprefix("<"), params={"limit": 20})
+    assert [e["position"] for e in followed.json()["data"]["events"]] == [
+        e["id"] for e in reversed(page)
+    ]
+    renames = client.get("/api/activity", params={"page": 101, "per_page": 100, "type": "Renamed"})
+    assert renames.headers["link"].startswith("</api/events?after=")
+    assert "type=Renamed" in renames.headers["link"]
