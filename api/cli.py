@@ -10,7 +10,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 
@@ -20,6 +19,7 @@ from api.progress import RebuildDisplay
 from api.services import Services
 from api.settings import Settings, SettingsError
 from api.supervision import RunnerSupervisor, watch_parent
+from api.version import package_version
 from application.errors import BlobStoreUnavailable
 from application.service import ResourceService
 from projections.rebuild import BATCH_SIZE, RebuildBusy, RebuildStopped, VerificationFailed
@@ -36,13 +36,6 @@ CREATES_DATABASE = {("serve", None), ("keys", "create")}
 """The commands that may start a new embedded database; every other one needs an
 existing one, so that run from the wrong directory it says so instead of
 answering from (or garbage-collecting against) a new, empty database."""
-
-
-def package_version() -> str:
-    try:
-        return version("resource-service")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -46,6 +46,7 @@ from litestar.response import File
 
 from api import schemas
 from api.settings import Settings
+from api.version import package_version
 
 Json = dict[str, Any]
 
@@ -505,7 +506,7 @@ def openapi_config(settings: Settings | None = None) -> OpenAPIConfig:
     exact = ExactDocument(settings.max_upload_bytes if settings is not None else None)
     return OpenAPIConfig(
         title="Resource service",
-        version="1.0.0",
+        version=package_version(),
         description="Register, upload, confirm, rename, describe, list, download "
         "and delete project resources. Every change is an event.",
         path=SCHEMA_PATH,

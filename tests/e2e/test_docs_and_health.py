@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import httpx
 
 
@@ -35,6 +37,11 @@ def test_the_openapi_document_describes_every_endpoint(anonymous: httpx.Client) 
     assert {"404", "409", "422"} <= set(patch["responses"])
     assert "ErrorEnvelope" in str(patch["responses"]["422"])
     assert "BearerAuth" in document["components"]["securitySchemes"]
+
+
+def test_the_document_and_the_command_line_state_one_version(anonymous: httpx.Client) -> None:
+    document = anonymous.get("/schema/openapi.json").json()
+    assert document["info"]["version"] == version("resource-service")
 
 
 def test_the_docs_page_is_served(anonymous: httpx.Client) -> None:
