@@ -25,7 +25,7 @@ from api.controllers.events import EventsController, Frames
 from api.controllers.health import HealthController
 from api.controllers.history import HistoryController
 from api.controllers.resources import JSON_BODY, ResourceController, require_json
-from api.errors import EXCEPTION_HANDLERS, not_found
+from api.errors import EXCEPTION_HANDLERS, JSON_BODY_LIMIT, not_found
 from api.logs import bind_request
 from api.logs import configure as configure_logging
 from api.metrics import ServiceMetrics
@@ -40,9 +40,6 @@ from application.feed import EventFeed, FeedHub
 from application.service import ResourceService
 
 logger = logging.getLogger(__name__)
-
-JSON_BODY_LIMIT = 1024 * 1024
-"""Resource bodies are small; uploads stream through their own endpoint."""
 
 
 async def admit(request: Request[Any, Any, Any]) -> None:

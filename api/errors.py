@@ -27,6 +27,14 @@ from domain.errors import InvalidValue, SizeMismatch, UploadIncomplete
 
 logger = logging.getLogger(__name__)
 
+NOTHING_HERE = (
+    "Nothing is here. The API's paths are listed at /schema/swagger"
+    " (the OpenAPI document: /schema/openapi.json)."
+)
+"""The message of a 404 for a path the service does not have."""
+JSON_BODY_LIMIT = 1024 * 1024
+"""The largest JSON request body (413 beyond it); uploads have MAX_UPLOAD_BYTES."""
+
 CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -105,6 +113,16 @@ def not_found(what: str = "resource") -> ApiError:
     return ApiError(404, f"No such {what}.")
 
 
+async def enveloped_not_found(response: Response[Any]) -> Response[Any]:
+    """`after_request`: the OpenAPI router's own 404 page for a path under /schema
+    it does not serve (an HTML page) becomes the JSON envelope every other 404 is."""
+    if response.status_code == 404 and response.media_type == "text/html":
+        enveloped = error_response(ApiError(404, NOTHING_HERE))
+        enveloped.media_type = "application/json"  # the route's own type is HTML
+        return enveloped
+    return response
+
+
 def error_response(error: ApiError) -> Response[ErrorEnvelope]:
     body = ErrorBody(code=error.code, message=error.message)
     if error.details:
@@ -146,9 +164,9 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> ApiError:
         headers.setdefault("WWW-Authenticate", "Bearer")
     message = {
         400: "The request is not valid.",
-        404: "Nothing is here.",
+        404: NOTHING_HERE,
         405: f"{request.method} is not allowed here.",
-        413: "The request body is too large.",
+        413: f"A JSON body may be at most 1 MiB ({JSON_BODY_LIMIT:,} bytes).",
     }.get(status) or HTTPStatus(status).phrase + "."
     if status == 400 and exc.detail and "JSON" in exc.detail:
         message = "The request body is not well-formed JSON."

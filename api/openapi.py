@@ -45,6 +45,7 @@ from litestar.params import PathParameter
 from litestar.response import File
 
 from api import schemas
+from api.errors import enveloped_not_found
 from api.settings import Settings
 from api.version import package_version
 
@@ -123,6 +124,9 @@ class OfflineSwagger(SwaggerRenderPlugin):
 
     def receive_router(self, router: Router) -> None:
         super().receive_router(router)  # the OAuth2 redirect page
+        # The router answers a path it does not serve with an HTML page; the service
+        # answers every unknown path with its JSON envelope.
+        router.after_request = enveloped_not_found
         router.register(
             get(
                 f"{ASSETS_PATH}/{{name:str}}",
@@ -260,8 +264,13 @@ DOWNLOAD: dict[str, Json] = {
         "headers": {
             "Content-Length": response_header("The size", {"type": "integer", "minimum": 0}),
             "Content-Disposition": response_header(
-                "`attachment` with the resource's name, percent-encoded",
-                {"type": "string", "pattern": "^attachment; filename\\*=UTF-8''[A-Za-z0-9%._~-]+$"},
+                "`attachment` with the resource's name: in ASCII (other characters, quotes,"
+                " backslashes and % as _), then exactly, percent-encoded",
+                {
+                    "type": "string",
+                    "pattern": '^attachment; filename="[ -!#-$&-\\[\\]-~]*";'
+                    " filename\\*=UTF-8''[A-Za-z0-9%._~-]+$",
+                },
             ),
             "ETag": response_header(
                 "The bytes' digest",

@@ -64,6 +64,8 @@ class UrlSigner:
         signature: str | None,
         now: float | None = None,
     ) -> None:
+        if not expires and not signature:
+            raise SignatureRejected("the URL is not signed (it needs expires and signature)")
         if not (
             expires
             and signature
@@ -72,7 +74,10 @@ class UrlSigner:
             and len(expires) <= EXPIRY_DIGITS
             and _HEX_SIGNATURE.fullmatch(signature)
         ):
-            raise SignatureRejected("the URL is not signed")
+            raise SignatureRejected(
+                "the URL's signature is malformed (expires is a Unix time in seconds,"
+                " signature 64 hexadecimal digits): use the URL exactly as it was handed out"
+            )
         expected = self._signature(method, subject, int(expires))
         if not hmac.compare_digest(expected, signature):
             raise SignatureRejected("the URL's signature does not match")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -146,8 +147,19 @@ class ContentController(Controller):
             return Redirect(services.links.download(record), status_code=307)
         headers = {
             "Content-Length": str(record.size_bytes),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record.name, safe='')}",
+            "Content-Disposition": content_disposition(record.name),
         }
         if record.digest is not None:
             headers["ETag"] = f'"{record.digest}"'
         return Stream(resources.blobs.read(name), media_type=record.mime_type, headers=headers)
+
+
+_NOT_IN_A_QUOTED_NAME = re.compile(r'[^\x20-\x7e]|["\\%]')
+
+
+def content_disposition(name: str) -> str:
+    """`attachment` with the name twice: RFC 6266's ASCII `filename` for clients that
+    read only that (other characters, quotes, backslashes and % as `_`), and the
+    exact name as RFC 8187's `filename*`."""
+    fallback = _NOT_IN_A_QUOTED_NAME.sub("_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -12,6 +12,19 @@ def test_an_unknown_route_is_a_404(client: httpx.Client) -> None:
     assert error(client.get("/api/nothing-here"), 404)["code"] == "not_found"
 
 
+@pytest.mark.parametrize(
+    "path", ["/", "/schema/redoc", "/schema/elements", "/schema/nothing", "/schema/x.yaml"]
+)
+def test_every_unknown_path_is_the_json_404_that_points_to_the_docs(
+    anonymous: httpx.Client, path: str
+) -> None:
+    response = anonymous.get(path)
+    assert response.headers["content-type"] == "application/json"
+    found = error(response, 404)
+    assert found["code"] == "not_found"
+    assert "/schema/swagger" in found["message"]
+
+
 def test_a_method_the_route_lacks_is_a_405(client: httpx.Client) -> None:
     assert error(client.put("/api/resources", json={}), 405)["code"] == "method_not_allowed"
     assert error(client.post("/api/resources/1", json={}), 405)["code"] == "method_not_allowed"
@@ -60,7 +73,9 @@ def test_json_with_a_charset_is_accepted(client: httpx.Client) -> None:
 
 def test_a_huge_json_body_is_a_413(client: httpx.Client) -> None:
     response = client.post("/api/resources", json={"name": "x", "description": "d" * 2_000_000})
-    assert error(response, 413)["code"] == "payload_too_large"
+    found = error(response, 413)
+    assert found["code"] == "payload_too_large"
+    assert "1 MiB (1,048,576 bytes)" in found["message"]
 
 
 def test_validation_errors_name_each_field(client: httpx.Client) -> None:

@@ -151,7 +151,17 @@ def test_a_tampered_upload_signature_is_a_403(client: httpx.Client) -> None:
 def test_an_unsigned_upload_is_a_403(client: httpx.Client) -> None:
     resource = create(client)
     response = httpx.put(resource["upload_url"].split("?")[0], content=b"x")
-    assert error(response, 403)["code"] == "forbidden"
+    found = error(response, 403)
+    assert found["code"] == "forbidden"
+    assert "not signed" in found["message"]
+
+
+def test_a_cut_signature_is_told_malformed_not_missing(client: httpx.Client) -> None:
+    resource = create(client)
+    cut = resource["upload_url"][:-10]  # a copy and paste that lost the end
+    found = error(httpx.put(cut, content=b"x"), 403)
+    assert "malformed" in found["message"]
+    assert "not signed" not in found["message"]
 
 
 def test_an_expired_upload_url_is_a_403(client: httpx.Client, services: Services) -> None:

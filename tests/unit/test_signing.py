@@ -105,7 +105,15 @@ def test_a_url_signed_with_another_key_is_rejected(signer: UrlSigner) -> None:
         (" 1700000300", "abc"),
     ],
 )
-def test_a_url_without_a_signature_or_a_whole_number_expiry_is_rejected(
+def test_a_url_without_a_signature_or_a_whole_number_expiry_is_told_malformed(
+    signer: UrlSigner, expires: str | None, signature: str | None
+) -> None:
+    with pytest.raises(SignatureRejected, match="malformed"):
+        signer.verify("PUT", 7, expires, signature, now=NOW)
+
+
+@pytest.mark.parametrize(("expires", "signature"), [(None, None), ("", ""), (None, "")])
+def test_a_url_with_neither_expiry_nor_signature_is_told_not_signed(
     signer: UrlSigner, expires: str | None, signature: str | None
 ) -> None:
     with pytest.raises(SignatureRejected, match="not signed"):
