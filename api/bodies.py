@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 import msgspec
+import msgspec.inspect
 
 from api.errors import ApiError
 from api.schemas import ErrorDetail
@@ -126,12 +127,63 @@ def check_fully(body: bytes, schema: type[msgspec.Struct]) -> None:
     try:
         msgspec.convert(_integral(value), type=schema, strict=True)
     except msgspec.ValidationError as invalid:
-        found = _AT.match(str(invalid))
-        message = found.group("message") if found else str(invalid)
-        path = (found.group("path") if found else "") or ""
-        field = path.lstrip(".").split(".")[0].split("[")[0] or None
+        field, message = _explained(str(invalid), schema)
         raise ApiError(
             422,
-            "The request body is not valid.",
+            f"The request body is not valid: {field or 'the body'}"
+            f"{' ' if message[:1].islower() else ': '}{message}.",
             details=[ErrorDetail(field=field, message=message)],
         ) from None
+
+
+_NAMED = re.compile(r"^Object (?P<what>contains unknown|missing required) field `(?P<name>[^`]*)`$")
+
+
+def _explained(error: str, schema: type[msgspec.Struct]) -> tuple[str | None, str]:
+    """The field msgspec's message is about, and what to do about it: an unknown
+    field lists the ones there are, a missing one says it is required, a value
+    outside a set of choices lists the choices."""
+    found = _AT.match(error)
+    message = found.group("message") if found else error
+    path = (found.group("path") if found else "") or ""
+    field = path.lstrip(".").split(".")[0].split("[")[0] or None
+    named = _NAMED.match(message)
+    if named is not None and field is None:
+        field = named.group("name")
+        if named.group("what") == "missing required":
+            return field, "is required"
+        return field, f"is not a field of this body; its fields are {', '.join(_fields(schema))}"
+    if message.startswith("Invalid enum value") and field is not None:
+        choices = _choices(schema, field)
+        if choices:
+            return field, f"must be {' or '.join(json.dumps(choice) for choice in choices)}"
+    return field, message
+
+
+def _fields(schema: type[msgspec.Struct]) -> list[str]:
+    return [field.encode_name for field in msgspec.structs.fields(schema)]
+
+
+def _choices(schema: type[msgspec.Struct], name: str) -> list[object]:
+    """The values a field's Literal type allows (none when it has no such type)."""
+    info = msgspec.inspect.type_info(schema)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        if field.encode_name == name:
+            kind = _bare(field.type)
+            types = kind.types if isinstance(kind, msgspec.inspect.UnionType) else (kind,)
+            literals = [_bare(each) for each in types]
+            return [
+                value
+                for each in literals
+                if isinstance(each, msgspec.inspect.LiteralType)
+                for value in each.values
+            ]
+    return []
+
+
+def _bare(kind: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    """A type without its Annotated metadata."""
+    while isinstance(kind, msgspec.inspect.Metadata):
+        kind = kind.type
+    return kind

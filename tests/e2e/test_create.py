@@ -59,7 +59,7 @@ def test_the_body_project_id_must_be_the_keys_project(client: httpx.Client) -> N
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({}, None),
+        ({}, "name"),
         ({"name": ""}, "name"),
         ({"name": "   "}, "name"),
         ({"name": "x" * 256}, "name"),
@@ -71,7 +71,7 @@ def test_the_body_project_id_must_be_the_keys_project(client: httpx.Client) -> N
         ({"name": "x", "description": "d" * 10_001}, "description"),
         ({"name": "x", "description": "nul \u0000 inside"}, "description"),
         ({"name": "x", "url": "ftp://example.com/f"}, "url"),
-        ({"name": "x", "colour": "red"}, None),
+        ({"name": "x", "colour": "red"}, "colour"),
     ],
 )
 def test_an_invalid_body_is_a_422_that_creates_nothing(

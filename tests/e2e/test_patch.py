@@ -107,8 +107,8 @@ def test_a_patch_with_one_bad_field_changes_nothing(
         ({"description": "a\u0000b"}, "description"),
         ({"status": "pending"}, "status"),
         ({"status": "deleted"}, "status"),
-        ({"size_bytes": 5}, None),
-        ({"project_id": 5}, None),
+        ({"size_bytes": 5}, "size_bytes"),
+        ({"project_id": 5}, "project_id"),
     ],
 )
 def test_an_invalid_patch_is_a_422(

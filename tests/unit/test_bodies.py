@@ -83,3 +83,44 @@ def test_a_key_given_twice_is_refused_even_in_a_plain_body() -> None:
         "The request body names 'name' more than once.",
         [],
     )
+
+
+def refusal(body: dict[str, Any], schema: type[msgspec.Struct]) -> tuple[str, list[Any]]:
+    with pytest.raises(ApiError) as refused:
+        check_fully(json.dumps(body).encode(), schema)
+    error = refused.value
+    assert error.status_code == 422
+    return error.message, [(detail.field, detail.message) for detail in error.details]
+
+
+def test_a_missing_name_is_named_and_required() -> None:
+    message, details = refusal({"description": "d"}, CreateResourceBody)
+    assert details == [("name", "is required")]
+    assert message == "The request body is not valid: name is required."
+
+
+def test_an_unknown_field_is_named_with_the_fields_there_are() -> None:
+    _, details = refusal({"name": "a", "colour": "red"}, CreateResourceBody)
+    assert details == [
+        (
+            "colour",
+            "is not a field of this body; its fields are"
+            " name, mime_type, size_bytes, description, url, project_id",
+        )
+    ]
+    _, details = refusal({"size_bytes": 5}, UpdateResourceBody)
+    assert details == [
+        ("size_bytes", "is not a field of this body; its fields are name, description, status")
+    ]
+
+
+def test_a_status_other_than_uploaded_says_uploaded_is_the_one() -> None:
+    message, details = refusal({"status": "pending"}, UpdateResourceBody)
+    assert details == [("status", 'must be "uploaded"')]
+    assert message == 'The request body is not valid: status must be "uploaded".'
+
+
+def test_a_wrong_type_keeps_the_decoders_words_after_the_field() -> None:
+    message, details = refusal({"name": 1}, UpdateResourceBody)
+    assert details == [("name", "Expected `str`, got `int`")]
+    assert message == "The request body is not valid: name: Expected `str`, got `int`."
