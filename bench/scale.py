@@ -312,7 +312,7 @@ REQUESTS = (
     ),
     Request("history (3 events)", "GET", lambda store: "/api/resources/{id}/history"),
     Request(
-        "event feed page (100, mid-store)",
+        "feed page, 100 events",
         "GET",
         # Positions are the store's event numbers: half its events is a position in
         # the middle of the project's feed, as a follower part way through reads it.
