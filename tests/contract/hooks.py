@@ -170,7 +170,7 @@ def filter_failure(context: HookContext, failure: Failure, case: Case, response:
 
     GET /api/resources/{id}?version=N (or ?as_of=T) answers the resource as it was,
     also once it has been deleted: docs/api.md says a deleted resource is a 404 "for
-    the current state", and the README's audit section reads a deleted resource's
+    the current state", and docs/audit.md (run with the README) reads a deleted resource's
     past. `use_after_free` (ST301) flags exactly that; for the current state, and
     for every other operation but the history (tests/contract/schemathesis.toml),
     it still applies.

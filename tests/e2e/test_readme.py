@@ -27,8 +27,8 @@ from tests.storage import cli_env
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 API_REFERENCE = ROOT / "docs" / "api.md"
-RUNNABLE_SECTIONS = ("## Walk-through with curl", "## Audit:")
-"""The sections whose ```sh blocks run as written, in order, against a new service."""
+AUDIT = ROOT / "docs" / "audit.md"
+"""The walk-through's sequel: audit, time travel, the event feed, safe writes."""
 
 
 def section(text: str, heading: str) -> str:
@@ -47,10 +47,10 @@ def shell_blocks(text: str) -> list[str]:
 
 
 def runnable_blocks() -> list[str]:
-    text = README.read_text()
-    return [
-        block for heading in RUNNABLE_SECTIONS for block in shell_blocks(section(text, heading))
-    ]
+    """The ```sh blocks that run as written, in order, against a new service: the
+    README's walk-through, then docs/audit.md's."""
+    walk_through = section(README.read_text(), "## Walk-through with curl")
+    return shell_blocks(walk_through) + shell_blocks(AUDIT.read_text())
 
 
 @contextmanager
@@ -205,3 +205,26 @@ def test_the_api_reference_names_every_operation_header_and_error_code(
     ):
         assert f"`{header}" in text, header
     assert "docs/api.md" in README.read_text().split("## Two commands")[0]
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings."""
+    return {
+        re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        for heading in re.findall(r"^#+ (.+)$", text, re.M)
+    }
+
+
+def test_the_readme_is_a_front_door_and_every_link_between_the_docs_lands() -> None:
+    assert len(README.read_text().splitlines()) <= 200
+    pages = [README, *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        text = re.sub(r"^```.*?^```$", "", page.read_text(), flags=re.M | re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # another site
+            path, _, anchor = target.partition("#")
+            landing = (page.parent / path).resolve() if path else page
+            assert landing.exists(), f"{page.name}: {target}"
+            if anchor and landing.suffix == ".md":
+                assert anchor in anchors(landing.read_text()), f"{page.name}: {target}"
