@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,8 +39,30 @@ def embedded_database_url(path: Path) -> str:
             import pgserver  # only needed without DATABASE_URL
 
             path.mkdir(parents=True, exist_ok=True)
+            _keep_embedded_server_lines(path.parent / "pgserver.log")
             _embedded[path] = pgserver.get_server(path, cleanup_mode="stop")
     return str(_embedded[path].get_uri())
+
+
+def _keep_embedded_server_lines(log: Path) -> None:
+    """pgserver narrates every start (initdb, pg_ctl, their whole output) at INFO: into
+    DATA_DIR/pgserver.log, not onto the terminal; its warnings and errors still show.
+    (PostgreSQL's own log is DATA_DIR/postgres/log.)"""
+    logger = logging.getLogger("pgserver")
+    if getattr(logger, "kept_in", None) == log:
+        return
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    kept = logging.FileHandler(log)
+    kept.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    shown = logging.StreamHandler(sys.stderr)
+    shown.setLevel(logging.WARNING)
+    shown.setFormatter(logging.Formatter("resources: embedded PostgreSQL: %(message)s"))
+    logger.addHandler(kept)
+    logger.addHandler(shown)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.kept_in = log  # type: ignore[attr-defined]
 
 
 def eventsourcing_env(url: str, *, pool_size: int = 10) -> dict[str, str]:

@@ -341,6 +341,13 @@ def _serve(
             print(secret, flush=True)
     finally:
         services.close()
+    listening = Settings.from_env()
+    print(
+        f"resources: serving {listening.public_url} (docs: {listening.public_url}/schema/swagger);"
+        f" files in {listening.blob_store_url}",
+        file=sys.stderr,
+        flush=True,
+    )
     runner = None
     if projections:
         runner = RunnerSupervisor(

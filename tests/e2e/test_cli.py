@@ -142,6 +142,7 @@ def test_data_dir_finds_the_same_embedded_database_from_anywhere(
     assert created.stdout.splitlines()[-1].startswith("rsk_")
     assert created.stderr.splitlines() == [f"resources: data in {data} (embedded PostgreSQL)"]
     assert (data / "postgres" / "PG_VERSION").is_file()
+    assert "initdb" in (data / "pgserver.log").read_text()  # its narration, kept aside
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

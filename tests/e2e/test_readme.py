@@ -81,6 +81,8 @@ def started_service(services: Services, workdir: Path) -> Iterator[tuple[str, st
         ], errors.read_text()
         assert errors.read_text().startswith(
             f"resources: data in {services.settings.data_dir} (DATABASE_URL)\n"
+            f"resources: serving {base} (docs: {base}/schema/swagger);"
+            f" files in {services.settings.blob_store_url}\n"
         )
         yield base, lines[1]
     finally:
