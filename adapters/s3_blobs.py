@@ -71,6 +71,10 @@ def _resource_id(path: str) -> int | None:
     return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
+_DENIED = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403 Forbidden")
+_UNREACHABLE = ("kind: Connect", "error sending request", "dns error", "Connection refused")
+
+
 class S3BlobStore:
     direct = True
 
@@ -82,10 +86,33 @@ class S3BlobStore:
         """A store call that fails within the timeout rather than hang."""
         try:
             return await asyncio.wait_for(call, self._timeout)
-        except FileNotFoundError:
+        except FileNotFoundError as missing:
+            if "NoSuchBucket" in str(missing):  # the bucket, not an object, is missing
+                raise BlobStoreUnavailable(self.cause(missing)) from missing
             raise
         except Exception as error:  # obstore's errors: unreachable, denied, timed out
-            raise BlobStoreUnavailable(str(error)[:300]) from error
+            raise BlobStoreUnavailable(self.cause(error)) from error
+
+    def cause(self, error: BaseException) -> str:
+        """What went wrong, in the words an operator acts on."""
+        config = self._store.config
+        bucket, endpoint = config.get("bucket", "?"), config.get("endpoint") or "S3"
+        text = str(error)
+        if "NoSuchBucket" in text:
+            return (
+                f"the bucket {bucket!r} does not exist at {endpoint}: create it"
+                " (docs/operations.md, Blob storage)"
+            )
+        if any(code in text for code in _DENIED):
+            return (
+                f"{endpoint} denied access to the bucket {bucket!r}: check AWS_ACCESS_KEY_ID,"
+                " AWS_SECRET_ACCESS_KEY and the bucket's policy"
+            )
+        if any(code in text for code in _UNREACHABLE):
+            return f"cannot connect to {endpoint}: check AWS_ENDPOINT_URL and that it is up"
+        if isinstance(error, TimeoutError):
+            return f"{endpoint} did not answer within {self._timeout:g} s (BLOB_STORE_TIMEOUT)"
+        return text.splitlines()[0][:300] if text else type(error).__name__
 
     def upload_url(self, resource_id: int, ttl_seconds: int) -> str:
         name = f"uploads/{resource_id}/{secrets.token_hex(8)}"

@@ -287,7 +287,7 @@ def _collect_garbage(services: Services) -> int:
         with services.blocking() as resources:
             removed = resources.call(collect, resources.service)
     except BlobStoreUnavailable as error:
-        print(f"resources: the blob store cannot be reached: {error}", file=sys.stderr)
+        print(f"resources: the blob store: {error}", file=sys.stderr)
         return 1
     print(f"resources: removed {removed} objects no resource needs", flush=True)
     return 0
