@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +20,7 @@ import pytest
 from api.cli import FIRST_PROJECT, FIRST_USER
 from api.errors import CODES
 from api.services import Services
+from tests.buckets import create_bucket, s3_env, s3_server
 from tests.e2e.servers import free_port, wait_until_healthy
 from tests.feed import caught_up, running, wait_until
 from tests.storage import cli_env
@@ -54,15 +55,18 @@ def runnable_blocks() -> list[str]:
 
 
 @contextmanager
-def started_service(services: Services, workdir: Path) -> Iterator[tuple[str, str]]:
+def started_service(
+    services: Services, workdir: Path, **settings: str
+) -> Iterator[tuple[str, str]]:
     """`resources serve` on a free port, over the test database emptied of keys (as a
-    first start finds it); its base URL and the first key it printed."""
+    first start finds it), with `settings` on top of the test's; its base URL and the
+    first key it printed."""
     port = free_port()
     env = {
         name: value
         for name, value in cli_env(services.settings).items()
         if name not in ("HOST", "PORT", "PUBLIC_URL")  # --port alone must name the server
-    }
+    } | settings
     output = workdir / "serve.out"
     errors = workdir / "serve.err"
     with output.open("w") as stdout, errors.open("w") as stderr:
@@ -82,7 +86,7 @@ def started_service(services: Services, workdir: Path) -> Iterator[tuple[str, st
         assert errors.read_text().startswith(
             f"resources: data in {services.settings.data_dir} (DATABASE_URL)\n"
             f"resources: serving {base} (docs: {base}/schema/swagger);"
-            f" files in {services.settings.blob_store_url}\n"
+            f" files in {env.get('BLOB_STORE_URL', services.settings.blob_store_url)}\n"
         )
         yield base, lines[1]
     finally:
@@ -109,13 +113,41 @@ def test_the_readme_names_its_runnable_blocks() -> None:
     assert "SPEC.md" not in README.read_text()
 
 
+@pytest.mark.parametrize("store", ["file", "s3"])
 def test_the_walk_through_and_audit_blocks_run_as_written(
-    services: Services, tmp_path: Path
+    services: Services, tmp_path: Path, store: str
 ) -> None:
+    """As written, with the default file store and with an S3 bucket (moto_server,
+    configured as docs/operations.md says for MinIO)."""
     if shutil.which("curl") is None:
         pytest.fail("the README's blocks need curl (apt-get install -y curl)")
     blocks = runnable_blocks()
-    with started_service(services, tmp_path) as (base, key), running(services):
+    with ExitStack() as stack:
+        bucket: dict[str, str] = {}
+        if store == "s3":
+            moto = stack.enter_context(s3_server())
+            create_bucket(moto.endpoint, "walk-through")
+            bucket = s3_env(moto.endpoint, "walk-through")
+        outputs = run_all(blocks, services, tmp_path, bucket)
+
+    walk_through, audit, safe_writes = outputs[0], outputs[1], outputs[-1]
+    assert walk_through.splitlines()[-1] == "hello world"
+    upload_url = re.search(r'"upload_url":"([^"]+)"', walk_through)
+    assert upload_url is not None
+    if store == "s3":  # the bucket's presigned URL: the bytes never pass the service
+        assert upload_url[1].startswith(f"{bucket['AWS_ENDPOINT_URL']}/walk-through/blobs/")
+    else:  # the service's own content URL, on its port
+        assert "/api/resources/1/content?" in upload_url[1]
+    assert f'"created_by":"{FIRST_USER}"' in walk_through
+    check_audit_outputs(outputs, audit, safe_writes)
+    assert (tmp_path / "copy.txt").read_bytes() == b"hello world"
+
+
+def run_all(
+    blocks: list[str], services: Services, tmp_path: Path, settings: dict[str, str]
+) -> list[str]:
+    """Each block in one shell after the other, as a reader pastes them; their outputs."""
+    with started_service(services, tmp_path, **settings) as (base, key), running(services):
         # What the README tells a reader to set: nothing else of this process.
         env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KEY": key, "API": base}
         outputs = []
@@ -129,11 +161,11 @@ def test_the_walk_through_and_audit_blocks_run_as_written(
                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
             )
             outputs.append(result.stdout)
+    return outputs
 
-    walk_through, audit, safe_writes = outputs[0], outputs[1], outputs[-1]
-    assert walk_through.splitlines()[-1] == "hello world"
-    assert f'"created_by":"{FIRST_USER}"' in walk_through
-    assert f"{base}/api/resources/1/content?" in walk_through  # the upload URL, on its port
+
+def check_audit_outputs(outputs: list[str], audit: str, safe_writes: str) -> None:
+    """docs/audit.md's blocks printed what it says they print."""
     history = audit.splitlines()[0]
     assert re.findall(r'"type":"(\w+)"', history) == [
         "FileRegistered",
@@ -154,7 +186,6 @@ def test_the_walk_through_and_audit_blocks_run_as_written(
     assert "idempotent-replayed: true" in safe_writes.lower()
     assert "404" in safe_writes.splitlines()
     assert '"type":"Deleted"' in safe_writes.splitlines()[-1]
-    assert (tmp_path / "copy.txt").read_bytes() == b"hello world"
 
 
 def test_a_block_without_key_stops_at_once_and_says_what_to_set(tmp_path: Path) -> None:
