@@ -333,7 +333,8 @@ def _serve(
     # Starts the embedded database when needed; this process keeps it running
     # for the workers, which connect by URL.
     os.environ["DATABASE_URL"] = database_url(settings.database_url, settings.data_dir)
-    services = Services(Settings.from_env(), pool_size=1)
+    serving = Settings.from_env()  # what the workers will read
+    services = Services(serving, pool_size=1)
     try:
         if services.keys.count() == 0:
             _, secret = services.keys.create(FIRST_PROJECT, FIRST_USER)
@@ -341,10 +342,9 @@ def _serve(
             print(secret, flush=True)
     finally:
         services.close()
-    listening = Settings.from_env()
     print(
-        f"resources: serving {listening.public_url} (docs: {listening.public_url}/schema/swagger);"
-        f" files in {listening.blob_store_url}",
+        f"resources: serving {serving.public_url} (docs: {serving.public_url}/schema/swagger);"
+        f" files in {serving.blob_store_url}",
         file=sys.stderr,
         flush=True,
     )

@@ -117,9 +117,8 @@ class Subscription:
             self._wake()
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._waiter is not None:
+            _release(self._waiter)
 
     def close(self, reason: str) -> None:
         if self.closed is not None:
@@ -139,7 +138,7 @@ class Subscription:
             # asyncio.wait_for would make a task of every wait.
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
-            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+            timer = None if timeout is None else loop.call_later(timeout, _release, waiter)
             try:
                 await waiter
             finally:
@@ -153,7 +152,8 @@ class Subscription:
         return batch
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
+def _release(waiter: asyncio.Future[None]) -> None:
+    """Ends a subscriber's wait: something came, it closed, or its time is up."""
     if not waiter.done():
         waiter.set_result(None)
 

@@ -115,7 +115,10 @@ class PageServer:
         self.url = f"http://127.0.0.1:{self.http.server_port}"
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
 
-    def close(self) -> None:
+    def __enter__(self) -> PageServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.done.set()
         self.http.shutdown()
         self.http.server_close()
@@ -179,24 +182,21 @@ def test_a_dashboard_on_a_listed_origin_follows_the_project_live_and_renames_wit
     services: Services, tmp_path: Path
 ) -> None:
     browser, key = chromium(), services.keys.create(PROJECT, "dashboard")[1]
-    page = PageServer(DASHBOARD)
-    try:
-        with (
-            running(services),
-            api_server(services, page.url) as api,
-            httpx.Client(base_url=api, headers={"Authorization": f"Bearer {key}"}) as client,
-        ):
-            first_id = create(client, name="first", url="https://example.com/1")["id"]
-            page.config = {"api": api, "key": key, "resource": first_id, "expected": 4}
-            with browsing(browser, page.url, tmp_path / "profile") as process:
-                assert page.ready.wait(timeout=15), "the page did not get to follow the stream"
-                second_id = create(client, name="second", url="https://example.com/2")["id"]
-                client.patch(f"/api/resources/{second_id}", json={"name": "second, renamed"})
-                seen = observed(process)
-            wait_until(lambda: caught_up(services))
-            feed = client.get("/api/events").json()["data"]["events"]
-    finally:
-        page.close()
+    with (
+        PageServer(DASHBOARD) as page,
+        running(services),
+        api_server(services, page.url) as api,
+        httpx.Client(base_url=api, headers={"Authorization": f"Bearer {key}"}) as client,
+    ):
+        first_id = create(client, name="first", url="https://example.com/1")["id"]
+        page.config = {"api": api, "key": key, "resource": first_id, "expected": 4}
+        with browsing(browser, page.url, tmp_path / "profile") as process:
+            assert page.ready.wait(timeout=15), "the page did not get to follow the stream"
+            second_id = create(client, name="second", url="https://example.com/2")["id"]
+            client.patch(f"/api/resources/{second_id}", json={"name": "second, renamed"})
+            seen = observed(process)
+        wait_until(lambda: caught_up(services))
+        feed = client.get("/api/events").json()["data"]["events"]
 
     assert [(e["type"], e["data"]["resource_id"]) for e in seen["events"]] == [
         ("LinkRegistered", first_id),
@@ -219,19 +219,15 @@ def test_a_page_on_an_origin_not_listed_can_read_neither_the_api_nor_a_signed_st
     services: Services, tmp_path: Path
 ) -> None:
     browser, key = chromium(), services.keys.create(PROJECT, "dashboard")[1]
-    page = PageServer(FOREIGN)
-    try:
-        with api_server(services, "https://dash.example.com") as api:
-            signed = httpx.get(
-                api + "/api/events/stream-url", headers={"Authorization": f"Bearer {key}"}
-            )
-            stream = signed.json()["data"]["url"]
-            assert allowed(api, "https://dash.example.com") == "https://dash.example.com"
-            assert allowed(api, page.url) is None
-            page.config = {"api": api, "key": key, "stream": stream}
-            with browsing(browser, page.url, tmp_path / "profile") as process:
-                seen = observed(process)
-    finally:
-        page.close()
+    with PageServer(FOREIGN) as page, api_server(services, "https://dash.example.com") as api:
+        signed = httpx.get(
+            api + "/api/events/stream-url", headers={"Authorization": f"Bearer {key}"}
+        )
+        stream = signed.json()["data"]["url"]
+        assert allowed(api, "https://dash.example.com") == "https://dash.example.com"
+        assert allowed(api, page.url) is None
+        page.config = {"api": api, "key": key, "stream": stream}
+        with browsing(browser, page.url, tmp_path / "profile") as process:
+            seen = observed(process)
 
     assert seen == {"fetch_error": "TypeError", "stream_state": 2, "stream_events": 0}
