@@ -49,7 +49,7 @@ def shell_blocks(text: str) -> list[str]:
 
 def runnable_blocks() -> list[str]:
     """The ```sh blocks that run as written, in order, against a new service: the
-    README's walk-through, then docs/audit.md's."""
+    README's walk-through (the resource, then the event feed), then docs/audit.md's."""
     walk_through = section(README.read_text(), "## Walk-through with curl")
     return shell_blocks(walk_through) + shell_blocks(AUDIT.read_text())
 
@@ -130,7 +130,7 @@ def test_the_walk_through_and_audit_blocks_run_as_written(
             bucket = s3_env(moto.endpoint, "walk-through")
         outputs = run_all(blocks, services, tmp_path, bucket)
 
-    walk_through, audit, safe_writes = outputs[0], outputs[1], outputs[-1]
+    walk_through, audit, safe_writes = outputs[0], outputs[2], outputs[-1]
     assert walk_through.splitlines()[-1] == "hello world"
     upload_url = re.search(r'"upload_url":"([^"]+)"', walk_through)
     assert upload_url is not None
@@ -165,7 +165,7 @@ def run_all(
 
 
 def check_audit_outputs(outputs: list[str], audit: str, safe_writes: str) -> None:
-    """docs/audit.md's blocks printed what it says they print."""
+    """The feed block and docs/audit.md's blocks printed what they say they print."""
     history = audit.splitlines()[0]
     assert re.findall(r'"type":"(\w+)"', history) == [
         "FileRegistered",
@@ -175,7 +175,7 @@ def check_audit_outputs(outputs: list[str], audit: str, safe_writes: str) -> Non
     activity = audit.splitlines()[-1]
     assert '"type":"Renamed"' in activity
     assert '"total":1' in activity
-    feed, stream = outputs[2].split("\n", 1)
+    feed, stream = outputs[1].split("\n", 1)
     assert [(e["position"], e["type"]) for e in json.loads(feed)["data"]["events"]] == [
         (1, "FileRegistered"),
         (2, "UploadConfirmed"),
