@@ -13,7 +13,8 @@ from typing import Any
 import eventsourcing.persistence as es
 import psycopg
 from eventsourcing.postgres import PostgresDatastore
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.sql import SQL, Literal
 
 from application.errors import DatabaseUnavailable
 
@@ -83,6 +84,80 @@ def eventsourcing_env(url: str, *, pool_size: int = 10) -> dict[str, str]:
         # Tables are created by the schema step (adapters.schema), not by constructors.
         "CREATE_TABLE": "n",
     }
+
+
+class Database:
+    """Where each kind of connection goes.
+
+    `url` serves the requests: the server, several hosts of which libpq picks the one
+    that takes writes (`target_session_attrs=read-write`), or a transaction pooler.
+    `direct` serves what needs a session of its own (the runner's lock and wake-ups,
+    rebuilds, the schema step, the library's own pool): `DATABASE_DIRECT_URL` when
+    `url` is a pooler (`pooled`), else `url` itself.
+
+    Through a transaction pooler a connection is a different server session from
+    one transaction to the next, so it carries no startup options and no prepared
+    statements; the request path's timeouts are then its role's defaults in the
+    database (`pooled_role_defaults`), which the direct sessions turn off for
+    themselves (their statements may rightly take long: a rebuild's index, the
+    schema lock's wait).
+    """
+
+    def __init__(self, url: str, direct: str | None = None) -> None:
+        self.url = url
+        self.pooled = direct is not None
+        self.direct = _without_request_limits(direct) if direct is not None else url
+
+    def __repr__(self) -> str:
+        return f"Database(pooled={self.pooled})"  # never the URLs: they may hold passwords
+
+
+def _without_request_limits(url: str) -> str:
+    """The direct URL, its sessions free of the request path's role defaults."""
+    options = str(conninfo_to_dict(url).get("options") or "")
+    return make_conninfo(url, options=f"{options} -c statement_timeout=0 -c lock_timeout=0".strip())
+
+
+REQUEST_DEFAULTS = {"statement_timeout": "1500ms", "lock_timeout": "1s", "TimeZone": "UTC"}
+"""What a request's connection runs with: a request never waits long on a lock (a
+rebuild's swap) or a statement; times in UTC."""
+
+
+def pooled_role_defaults(pooled_url: str) -> list[str]:
+    """Makes REQUEST_DEFAULTS the defaults of the role that the pooler logs in as, in
+    this database (`ALTER ROLE ... IN DATABASE ... SET`), where they differ; returns
+    what it changed. A transaction pooler cannot carry them per session, and a
+    `SET LOCAL` in every request would cost each statement a transaction of its own.
+
+    The pooler's server sessions opened before the change keep the old values until
+    it recycles them (PgBouncer's `server_lifetime`, or its `RECONNECT` command)."""
+    with psycopg.connect(pooled_url, autocommit=True, prepare_threshold=None) as conn:
+        row = conn.execute(
+            "SELECT s.setconfig FROM pg_db_role_setting s"
+            " JOIN pg_database d ON d.oid = s.setdatabase AND d.datname = current_database()"
+            " JOIN pg_roles r ON r.oid = s.setrole AND r.rolname = current_user"
+        ).fetchone()
+        present = dict(item.split("=", 1) for item in (row[0] if row else None) or [])
+        changed = [name for name, value in REQUEST_DEFAULTS.items() if present.get(name) != value]
+        for name in changed:
+            conn.execute(
+                SQL(
+                    "DO $$ BEGIN EXECUTE format('ALTER ROLE %I IN DATABASE %I SET {0} = %L',"
+                    " current_user, current_database(), {1}); END $$"
+                ).format(SQL(name), Literal(REQUEST_DEFAULTS[name]))
+            )
+    return changed
+
+
+def use_for_library(datastore: PostgresDatastore, url: str) -> None:
+    """Points the library's pool (opened on first use) at `url` as it is written:
+    the library passes on only host, port, database, user and password, which would
+    drop `target_session_attrs` from a multi-host URL (and a pooled URL's options)."""
+    pool = datastore.pool
+    pool.conninfo = url
+    assert isinstance(pool.kwargs, dict)
+    for name in ("dbname", "host", "port", "user", "password"):
+        pool.kwargs.pop(name, None)
 
 
 def connector(url: str) -> Callable[[], psycopg.Connection[tuple[Any, ...]]]:

@@ -16,6 +16,7 @@ caching_store.py) wraps this store to remember them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC
 from typing import Any, NamedTuple, cast
 from uuid import UUID
 
@@ -24,9 +25,11 @@ import psycopg
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import AsyncConnection, AsyncCursor, errors
+from psycopg.abc import AdaptContext
 from psycopg.pq import ExecStatus
 from psycopg.rows import DictRow, RowMaker, dict_row
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
+from psycopg.types.datetime import TimestamptzLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from adapters.event_store import GUARD_REFUSED, ProjectingApplicationRecorder, append_function_name
@@ -129,6 +132,18 @@ class _Layout:
         return Found(principal, record, total)
 
 
+class _UtcTimestamptzLoader(TimestamptzLoader):
+    """timestamptz as UTC datetimes, whatever time zone the pooler reported."""
+
+    def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
+        super().__init__(oid, context)
+        self._timezone = UTC
+
+
+async def _times_in_utc(conn: AsyncConnection[Any]) -> None:
+    conn.adapters.register_loader("timestamptz", _UtcTimestamptzLoader)
+
+
 class PostgresResourceStore:
     """ResourceStore, IdAllocator and IdempotencyRecords on one async pool."""
 
@@ -142,20 +157,31 @@ class PostgresResourceStore:
         timeline: TimelineProjection,
         snapshots_table: str,
         pool_size: int = 8,
+        pooled: bool = False,
     ) -> None:
+        kwargs: dict[str, Any] = {
+            "row_factory": dict_row,
+            "autocommit": True,
+            "connect_timeout": CONNECT_TIMEOUT,
+        }
+        if pooled:
+            # Through a transaction pooler (adapters.database.Database): no startup
+            # options and no prepared statements; the timeouts are the role's defaults.
+            kwargs["prepare_threshold"] = None
+        else:
+            # A request never waits long on a lock (a rebuild's swap) or a statement.
+            # Times in UTC: psycopg then makes datetimes without a zone lookup, and
+            # they are shown in UTC as they are.
+            kwargs["options"] = (
+                f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+                f" -c lock_timeout={LOCK_TIMEOUT_MS} -c TimeZone=UTC"
+            )
+        self._prepare: bool | None = None if pooled else True
         self.pool = AsyncConnectionPool(
             conninfo,
             connection_class=AsyncConnection[DictRow],
-            kwargs={
-                "row_factory": dict_row,
-                "autocommit": True,
-                "connect_timeout": CONNECT_TIMEOUT,
-                # A request never waits long on a lock (a rebuild's swap) or a statement.
-                # Times in UTC: psycopg then makes datetimes without a zone lookup, and
-                # they are shown in UTC as they are.
-                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
-                f" -c lock_timeout={LOCK_TIMEOUT_MS} -c TimeZone=UTC",
-            },
+            kwargs=kwargs,
+            configure=_times_in_utc if pooled else None,
             min_size=min(4, pool_size),  # grows to max_size under load
             max_size=pool_size,
             timeout=POOL_WAIT,
@@ -360,7 +386,7 @@ class PostgresResourceStore:
         cursor: AsyncCursor[Any] = (
             conn.cursor(row_factory=self._found_rows) if found else conn.cursor()
         )
-        await cursor.execute(query, params, prepare=True)
+        await cursor.execute(query, params, prepare=self._prepare)
         result = cursor.pgresult
         if result is None or result.status != TUPLES_OK:  # a statement without rows
             return []

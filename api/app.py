@@ -131,7 +131,9 @@ def create_app(
 
     def open_services(app: Litestar) -> None:
         if "services" not in state:
-            state["services"] = Services(settings)
+            # The library's pool serves only /ready, /metrics and the schema step here
+            # (requests use the async pool): a few sessions, not one per request.
+            state["services"] = Services(settings, pool_size=3)
         metrics["metrics"] = ServiceMetrics(state["services"])
         recorder = state["services"].events.projecting_recorder
         recorder.on_recorded.append(metrics["metrics"].count_appended)
@@ -139,6 +141,8 @@ def create_app(
         app.state[METRICS] = metrics["metrics"]
 
     def close_services() -> None:
+        if "services" not in state or "metrics" not in metrics:
+            return  # the startup failed before they were built
         recorder = state["services"].events.projecting_recorder
         recorder.on_recorded.remove(metrics["metrics"].count_appended)
         if services is None:
@@ -174,7 +178,9 @@ def create_app(
             remove()
         for task in tasks:
             task.cancel()
-        await running.pop("resources")[1].close()
+        started = running.pop("resources", None)
+        if started is not None:  # None: the startup failed before the store opened
+            await started[1].close()
 
     return Litestar(
         route_handlers=[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -18,11 +19,14 @@ from eventsourcing.postgres import PostgresDatastore
 from adapters.activity_reads import PostgresActivityReads
 from adapters.caching_store import CachingResourceStore
 from adapters.database import (
+    Database,
     connector,
     database_answers,
     database_errors,
     database_url,
     eventsourcing_env,
+    pooled_role_defaults,
+    use_for_library,
 )
 from adapters.event_history import PostgresEventHistory
 from adapters.event_store import RECORDER_TOPIC, ResourceEvents
@@ -61,6 +65,7 @@ from projections.status import ProjectionStatus, projection_status
 from projections.timeline import TimelineProjection
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 READ_SECONDS = 2.0
 """How long a request's synchronous read may take before it answers 503."""
@@ -100,11 +105,16 @@ class Services:
         projection: type[ResourcesProjection] = ResourcesProjection,
     ) -> None:
         self.settings = settings
-        self.database_url = database_url(settings.database_url, settings.data_dir)
+        self.database = Database(
+            database_url(settings.database_url, settings.data_dir), settings.database_direct_url
+        )
+        self.database_url = self.database.direct
+        """Where sessions of their own go (the schema step, rebuilds, the runner)."""
         env = eventsourcing_env(self.database_url, pool_size=pool_size)
         env["APPLICATION_RECORDER_TOPIC"] = RECORDER_TOPIC
         self.events = ResourceEvents(env)
         self.datastore: PostgresDatastore = self.events.projecting_recorder.datastore
+        use_for_library(self.datastore, self.database_url)
         self._projection = projection
         self.blobs = blob_store(settings)
         self.activity = ActivityView(self.datastore)
@@ -112,6 +122,14 @@ class Services:
         self.signer = UrlSigner(settings.signing_key, settings.public_url, settings.signed_url_ttl)
         self.links = ContentLinks(self.signer, self.blobs, settings.signed_url_ttl)
         mapper = self.events.mapper
+        if self.database.pooled:
+            changed = pooled_role_defaults(self.database.url)
+            if changed:
+                logger.warning(
+                    "set the request path's %s on DATABASE_URL's role in its database"
+                    " (a transaction pooler carries no session settings)",
+                    ", ".join(changed),
+                )
         create_schema(
             conninfo=self.database_url,
             events=self.events,
@@ -129,7 +147,8 @@ class Services:
         """A resource service and its store, to be opened in the loop that will use it."""
         mapper = self.events.mapper
         store = PostgresResourceStore(
-            conninfo=self.database_url,
+            conninfo=self.database.url,
+            pooled=self.database.pooled,
             recorder=self.events.projecting_recorder,
             mapper=mapper,
             resources=self._projection(mapper),

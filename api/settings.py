@@ -20,7 +20,12 @@ class SettingsError(ValueError):
 
 class Settings(Struct, frozen=True, kw_only=True):
     database_url: str | None
-    """None: an embedded PostgreSQL kept under `data_dir`."""
+    """None: an embedded PostgreSQL kept under `data_dir`. May name several hosts
+    (libpq style, `target_session_attrs=read-write`), or a transaction pooler."""
+    database_direct_url: str | None
+    """Set when `database_url` goes through a transaction pooler (PgBouncer): the
+    server itself, for what needs a session of its own (the runner's lock and
+    wake-ups, rebuilds, schema changes)."""
     data_dir: Path
     host: str
     port: int
@@ -71,6 +76,7 @@ class Settings(Struct, frozen=True, kw_only=True):
         max_streams = _integer(env, "MAX_STREAMS", 1000)
         return cls(
             database_url=env.get("DATABASE_URL") or None,
+            database_direct_url=_direct_url(env),
             data_dir=data_dir,
             host=host,
             port=port,
@@ -97,6 +103,16 @@ class Settings(Struct, frozen=True, kw_only=True):
             stream_buffer=_integer(env, "STREAM_BUFFER", 2000),
             cors_origins=_origins(env.get("CORS_ORIGINS") or ""),
         )
+
+
+def _direct_url(env: Mapping[str, str]) -> str | None:
+    direct = env.get("DATABASE_DIRECT_URL") or None
+    if direct is not None and not env.get("DATABASE_URL"):
+        raise SettingsError(
+            "DATABASE_DIRECT_URL names the server behind DATABASE_URL's pooler:"
+            " set DATABASE_URL too (unset, the service uses its embedded PostgreSQL)"
+        )
+    return direct
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
