@@ -4,15 +4,13 @@ server SIGKILLed, connections killed in the pool. No 500, nothing acknowledged l
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 import psycopg
@@ -20,148 +18,10 @@ import pytest
 
 from tests.e2e.servers import free_port, wait_until_healthy
 from tests.faults.cluster import Cluster, own_cluster
+from tests.faults.writers import Load, first_key, serve
 
 WRITERS = 4
 OUTAGE_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Answer:
-    started: float
-    seconds: float
-    status: int
-    resource_id: int
-    version: int | None
-    name: str
-
-
-@dataclass
-class Load:
-    """Writers renaming their own resource as fast as the server answers."""
-
-    base: str
-    headers: dict[str, str]
-    ids: list[int]
-    answers: list[Answer] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-    threads: list[threading.Thread] = field(default_factory=list)
-
-    def start(self) -> None:
-        for resource_id in self.ids:
-            self.threads.append(threading.Thread(target=self._write, args=(resource_id,)))
-        for thread in self.threads:
-            thread.start()
-
-    def _write(self, resource_id: int) -> None:
-        number = 0
-        while not self.stop.is_set():
-            number += 1
-            name = f"n{number}-{time.monotonic()}"
-            started = time.monotonic()
-            try:
-                response = httpx.patch(
-                    f"{self.base}/api/resources/{resource_id}",
-                    json={"name": name},
-                    headers=self.headers,
-                    timeout=10,
-                )
-            except httpx.HTTPError:
-                time.sleep(0.05)
-                continue  # no answer: nothing was acknowledged
-            version = None
-            if response.status_code == 200:
-                version = int(response.headers["etag"].strip('"'))
-            self.answers.append(
-                Answer(
-                    started,
-                    time.monotonic() - started,
-                    response.status_code,
-                    resource_id,
-                    version,
-                    name,
-                )
-            )
-
-    def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
-
-    def names_by_version(self, resource_id: int) -> dict[int, str]:
-        names: dict[int, str] = {}
-        page = 1
-        while True:
-            response = httpx.get(
-                f"{self.base}/api/resources/{resource_id}/history",
-                params={"page": page, "per_page": 100},
-                headers=self.headers,
-                timeout=10,
-            )
-            assert response.status_code == 200, response.text
-            body = response.json()
-            for event in body["data"]["events"]:
-                if "name" in event["changes"]:
-                    names[event["version"]] = event["changes"]["name"]["to"]
-            if page >= body["pagination"]["total_pages"]:
-                return names
-            page += 1
-
-    def assert_nothing_acknowledged_was_lost(self) -> None:
-        acknowledged = [answer for answer in self.answers if answer.status == 200]
-        assert acknowledged
-        for resource_id in self.ids:
-            names = self.names_by_version(resource_id)
-            for answer in acknowledged:
-                if answer.resource_id == resource_id:
-                    assert answer.version is not None
-                    assert names[answer.version] == answer.name
-
-    def assert_the_feed_catches_up(self, seconds: float = 15) -> None:
-        """The projection runner lived through the fault (or was restarted): the
-        activity feed reaches every resource's last acknowledged change."""
-        for resource_id in self.ids:
-            last = max(
-                answer.version or 0
-                for answer in self.answers
-                if answer.resource_id == resource_id and answer.status == 200
-            )
-            deadline = time.monotonic() + seconds
-            while True:
-                events = httpx.get(
-                    f"{self.base}/api/activity",
-                    params={"resource_id": resource_id, "per_page": 1},
-                    headers=self.headers,
-                    timeout=10,
-                ).json()["data"]["events"]
-                if events and events[0]["version"] >= last:
-                    break
-                assert time.monotonic() < deadline, f"the feed stopped before version {last}"
-                time.sleep(0.2)
-
-
-def serve(url: str, port: int, data_dir: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DATA_DIR": data_dir,
-        "SIGNING_KEY": "a-fault-test-signing-key-of-32-bytes!",
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def first_key(server: subprocess.Popen[bytes]) -> str:
-    assert server.stdout is not None
-    for line in server.stdout:
-        text = line.decode().strip()
-        if text.startswith("rsk_"):
-            return text
-    raise AssertionError("the server printed no key")
 
 
 @pytest.fixture
