@@ -15,11 +15,14 @@ caching_store.py) wraps this store to remember them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any, NamedTuple, cast
 from uuid import UUID
 
+import anyio
 import msgspec
 import psycopg
 from eventsourcing.domain import Aggregate, Snapshot
@@ -33,6 +36,7 @@ from psycopg.types.datetime import TimestamptzLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from adapters.event_store import GUARD_REFUSED, ProjectingApplicationRecorder, append_function_name
+from adapters.replica import WATCH_INTERVAL, ReplicaWatch, format_token, replica_reads
 from adapters.wakeup import Wakeup
 from application.access import Caller, Principal
 from application.errors import (
@@ -61,6 +65,8 @@ that then finds none starts a new attempt at once, so through an outage or a
 failover the pool tries again about every second while requests come, and finds the
 new primary within a second or two of its promotion (a day of retries, as before,
 waited 8, 16, 32 s between attempts)."""
+REPLICA_POOL_WAIT = 0.5
+"""Seconds a read waits for a replica connection before the primary serves it."""
 STATEMENT_TIMEOUT_MS = 1500
 LOCK_TIMEOUT_MS = 1000
 
@@ -151,8 +157,50 @@ async def _times_in_utc(conn: AsyncConnection[Any]) -> None:
     conn.adapters.register_loader("timestamptz", _UtcTimestamptzLoader)
 
 
+class Replica(NamedTuple):
+    """DATABASE_REPLICA_URL, REPLICA_MAX_LAG (seconds) and REPLICA_WAIT_MS (as seconds)."""
+
+    conninfo: str
+    max_lag: float
+    wait: float
+
+
+def _pool(
+    conninfo: str, size: int, *, pooled: bool, wait: float = POOL_WAIT
+) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
+    kwargs: dict[str, Any] = {
+        "row_factory": dict_row,
+        "autocommit": True,
+        "connect_timeout": CONNECT_TIMEOUT,
+    }
+    if pooled:
+        # Through a transaction pooler (adapters.database.Database): no startup
+        # options and no prepared statements; the timeouts are the role's defaults.
+        kwargs["prepare_threshold"] = None
+    else:
+        # A request never waits long on a lock (a rebuild's swap) or a statement.
+        # Times in UTC: psycopg then makes datetimes without a zone lookup, and
+        # they are shown in UTC as they are.
+        kwargs["options"] = (
+            f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+            f" -c lock_timeout={LOCK_TIMEOUT_MS} -c TimeZone=UTC"
+        )
+    return AsyncConnectionPool(
+        conninfo,
+        connection_class=AsyncConnection[DictRow],
+        kwargs=kwargs,
+        configure=_times_in_utc if pooled else None,
+        min_size=min(4, size),  # grows to max_size under load
+        max_size=size,
+        timeout=wait,
+        reconnect_timeout=RECONNECT_GIVE_UP,
+        open=False,
+    )
+
+
 class PostgresResourceStore:
-    """ResourceStore, IdAllocator and IdempotencyRecords on one async pool."""
+    """ResourceStore, IdAllocator and IdempotencyRecords on one async pool (and the
+    reads the edge marks, on a replica's when one is configured)."""
 
     def __init__(
         self,
@@ -165,36 +213,19 @@ class PostgresResourceStore:
         snapshots_table: str,
         pool_size: int = 8,
         pooled: bool = False,
+        replica: Replica | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {
-            "row_factory": dict_row,
-            "autocommit": True,
-            "connect_timeout": CONNECT_TIMEOUT,
-        }
-        if pooled:
-            # Through a transaction pooler (adapters.database.Database): no startup
-            # options and no prepared statements; the timeouts are the role's defaults.
-            kwargs["prepare_threshold"] = None
-        else:
-            # A request never waits long on a lock (a rebuild's swap) or a statement.
-            # Times in UTC: psycopg then makes datetimes without a zone lookup, and
-            # they are shown in UTC as they are.
-            kwargs["options"] = (
-                f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
-                f" -c lock_timeout={LOCK_TIMEOUT_MS} -c TimeZone=UTC"
-            )
         self._prepare: bool | None = None if pooled else True
-        self.pool = AsyncConnectionPool(
-            conninfo,
-            connection_class=AsyncConnection[DictRow],
-            kwargs=kwargs,
-            configure=_times_in_utc if pooled else None,
-            min_size=min(4, pool_size),  # grows to max_size under load
-            max_size=pool_size,
-            timeout=POOL_WAIT,
-            reconnect_timeout=RECONNECT_GIVE_UP,
-            open=False,
-        )
+        self.pool = _pool(conninfo, pool_size, pooled=pooled)
+        self.replica: ReplicaWatch | None = None
+        """Set with DATABASE_REPLICA_URL: the replica's pool, and how far behind it is."""
+        if replica is not None:
+            self.replica = ReplicaWatch(
+                _pool(replica.conninfo, pool_size, pooled=False, wait=REPLICA_POOL_WAIT),
+                max_lag=replica.max_lag,
+                wait=replica.wait,
+            )
+        self._watching: asyncio.Task[None] | None = None
         self._recorder = recorder
         self._wakeup = Wakeup(self.pool, recorder.wake)
         self._mapper = mapper
@@ -210,6 +241,7 @@ class PostgresResourceStore:
         row = SQL(", ").join(SQL("r.{0}").format(Identifier(field)) for field in self._fields)
         # Statements are rendered once, here.
         self._authenticate = live_key(SQL("%(digest)s")).as_bytes(None)
+        self._position = b"SELECT pg_current_wal_lsn() - '0/0'::pg_lsn AS position"
         self._load_one = (
             SQL(
                 "SELECT k.*, {row} FROM ({key}) k"
@@ -302,12 +334,46 @@ class PostgresResourceStore:
 
     async def open(self) -> None:
         await self.pool.open(wait=True)
+        if self.replica is not None:
+            # Not waited for: a replica that is down costs the service nothing.
+            await self.replica.pool.open(wait=False)
+            self._watching = asyncio.create_task(self._watch(self.replica))
+
+    async def _watch(self, replica: ReplicaWatch) -> None:
+        """Every WATCH_INTERVAL: the primary's WAL position, then the replica's replay."""
+        while True:
+            with contextlib.suppress(DatabaseUnavailable):
+                replica.primary_at(await self._wal_position())
+            try:
+                with anyio.fail_after(1.0):
+                    replica.replica_at(await replica.replayed())
+            except Exception as error:
+                replica.unreachable(str(error)[:200] or type(error).__name__)
+            await asyncio.sleep(WATCH_INTERVAL)
+
+    async def _wal_position(self) -> int:
+        found = await self._one(self._position, (), pool=self.pool)
+        assert found is not None
+        return int(found["position"])
+
+    async def session_token(self) -> str | None:
+        """After a write: the primary's WAL position, which a replica that has replayed
+        it holds the write at (None without a replica: reads are the primary's)."""
+        if self.replica is None:
+            return None
+        return format_token(await self._wal_position())
 
     async def ping(self) -> None:
         """Raises DatabaseUnavailable unless the database answers."""
         await self._one(b"SELECT 1 AS one", ())
 
     async def close(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watching
+        if self.replica is not None:
+            await self.replica.pool.close()
         await self._wakeup.close()
         await self.pool.close()
 
@@ -336,8 +402,10 @@ class PostgresResourceStore:
         rows: list[dict[str, Any]] = await self._rows(query, params)
         return rows
 
-    async def _one(self, query: bytes | Composed, params: Any) -> dict[str, Any] | None:
-        rows = await self._rows(query, params, first_only=True)
+    async def _one(
+        self, query: bytes | Composed, params: Any, *, pool: AsyncConnectionPool[Any] | None = None
+    ) -> dict[str, Any] | None:
+        rows = await self._rows(query, params, first_only=True, pool=pool)
         return rows[0] if rows else None
 
     async def _rows(
@@ -347,32 +415,71 @@ class PostgresResourceStore:
         *,
         first_only: bool = False,
         found: bool = False,
+        pool: AsyncConnectionPool[Any] | None = None,
     ) -> list[Any]:
-        """The rows of one statement on a pooled connection (autocommit: no transaction).
+        """The rows of one statement on a pooled connection (autocommit: no transaction),
+        on `pool` if given, else on the replica's for a read the edge marked
+        (`replica_reads`) that the replica serves, else on the primary's.
 
         A database that cannot be reached is DatabaseUnavailable. A connection that
         turns out to be broken (the server restarted since it was pooled) is dropped
         by the pool; the others are checked and the statement tried once more.
         """
+        if pool is None:
+            pool = await self._reads_pool()
+            if pool is not self.pool:
+                return await self._replica_rows(pool, query, params, first_only, found)
         for attempt in (1, 2):
             try:
-                return await self._rows_once(query, params, first_only, found)
+                return await self._rows_once(pool, query, params, first_only, found)
             except _ConnectionLost as lost:
                 if attempt == 2:
                     raise DatabaseUnavailable("the database connection was lost") from lost
                 # The others in the pool are likely broken too (a restart, a failover):
                 # check them all before the second try, and tell whoever else holds
                 # connections to this database.
-                await self.pool.check()
+                await pool.check()
                 for listener in self.on_connection_lost:
                     listener()
         raise AssertionError("unreachable")
 
+    async def _reads_pool(self) -> AsyncConnectionPool[Any]:
+        read = replica_reads.get()
+        if read is None or self.replica is None or not await self.replica.serves(read):
+            return self.pool
+        return self.replica.pool
+
+    async def _replica_rows(
+        self,
+        replica: AsyncConnectionPool[Any],
+        query: bytes | Composed,
+        params: Any,
+        first_only: bool,
+        found: bool,
+    ) -> list[Any]:
+        """A read on the replica; on the primary if the replica fails it, or does not
+        know the key yet (a key made a moment ago: 401 only if the primary agrees)."""
+        assert self.replica is not None
+        try:
+            rows = await self._rows_once(replica, query, params, first_only, found)
+        except (DatabaseUnavailable, _ConnectionLost) as error:
+            self.replica.unreachable(str(error.__cause__ or error)[:200])
+            rows = None
+        if rows is None or (found and (not rows or rows[0].principal is None)):
+            primary = self.pool
+            return await self._rows(query, params, first_only=first_only, found=found, pool=primary)
+        return rows
+
     async def _rows_once(
-        self, query: bytes | Composed, params: Any, first_only: bool, found: bool = False
+        self,
+        pool: AsyncConnectionPool[Any],
+        query: bytes | Composed,
+        params: Any,
+        first_only: bool,
+        found: bool = False,
     ) -> list[Any]:
         try:
-            async with self.pool.connection() as conn:
+            async with pool.connection() as conn:
                 try:
                     return await self._execute(conn, query, params, first_only, found)
                 except psycopg.OperationalError as error:
@@ -402,9 +509,18 @@ class PostgresResourceStore:
             return [] if row is None else [row]
         return await cursor.fetchall()
 
-    async def _found(self, query: bytes, params: Any, *, first_only: bool = False) -> list[Found]:
+    async def _found(
+        self,
+        query: bytes,
+        params: Any,
+        *,
+        first_only: bool = False,
+        pool: AsyncConnectionPool[Any] | None = None,
+    ) -> list[Found]:
         """The rows of a statement that reads resources (and keys), as `Found`."""
-        rows: list[Found] = await self._rows(query, params, first_only=first_only, found=True)
+        rows: list[Found] = await self._rows(
+            query, params, first_only=first_only, found=True, pool=pool
+        )
         return rows
 
     async def authenticate(self, caller: Caller) -> Principal:
@@ -513,7 +629,7 @@ class PostgresResourceStore:
             # A connection lost mid-append is tried again once: if the first try had
             # committed, the second is refused (StaleState) and the command decided
             # again on what the store now holds, so nothing is appended twice.
-            found = await self._found(query, params, first_only=True)
+            found = await self._found(query, params, first_only=True, pool=self.pool)
         except errors.UniqueViolation as conflict:
             if conflict.diag.table_name == OUTCOMES_TABLE:
                 raise DuplicateRequest from conflict

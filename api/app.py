@@ -13,12 +13,14 @@ from typing import Any
 
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
+from litestar.types import Message, Scope
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.activity_reads import PostgresActivityReads, PostgresEventFeed
 from adapters.resource_store import PostgresResourceStore
 from api.bodies import check_body
 from api.connections import on_drain
+from api.consistency import answer_token, mark_reads
 from api.controllers.activity import ActivityController
 from api.controllers.content import ContentController
 from api.controllers.events import EventsController, Frames
@@ -35,7 +37,16 @@ from api.request_metrics import on_send, start_clock
 from api.services import Services
 from api.settings import Settings
 from api.tracing import tracer_provider_from_env, tracing_plugin
-from api.wiring import ACTIVITY, FEED, FRAMES, HISTORY, METRICS, RESOURCES, SERVICES
+from api.wiring import (
+    ACTIVITY,
+    FEED,
+    FRAMES,
+    HISTORY,
+    METRICS,
+    REPLICA,
+    RESOURCES,
+    SERVICES,
+)
 from application.feed import EventFeed, FeedHub
 from application.service import ResourceService
 
@@ -54,6 +65,7 @@ async def admit(request: Request[Any, Any, Any]) -> None:
     bind_request(request_id_of(request.scope))
     if not request.scope["path"].isascii():
         raise not_found()  # an Arabic-Indic "1" names nothing, though int() reads it as 1
+    mark_reads(request)
     schema = request.route_handler.opt.get(JSON_BODY)
     if schema is not None:
         require_json(request)
@@ -153,6 +165,7 @@ def create_app(
         await store.open()
         running["resources"] = (service, store)
         app.state[RESOURCES] = service
+        app.state[REPLICA] = store.replica
         app.state[ACTIVITY] = PostgresActivityReads(store, state["services"].activity)
         app.state[HISTORY] = state["services"].resource_history(store)
         reads = PostgresEventFeed(store, state["services"].activity)
@@ -182,6 +195,10 @@ def create_app(
         if started is not None:  # None: the startup failed before the store opened
             await started[1].close()
 
+    async def session_token(message: Message, scope: Scope) -> None:
+        if "resources" in running:
+            await answer_token(running["resources"][1], message, scope)
+
     return Litestar(
         route_handlers=[
             ResourceController,
@@ -193,7 +210,7 @@ def create_app(
         ],
         before_request=admit,
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[on_send],
+        before_send=[on_send, session_token] if settings.database_replica_url else [on_send],
         # Logging is configured once per process (api.logs), not by Litestar.
         logging_config=None,
         plugins=[tracing_plugin(tracer_provider)] if tracer_provider is not None else [],

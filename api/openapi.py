@@ -160,6 +160,7 @@ IF_MATCH_PATTERN = (
 """`*` or a comma-separated list of entity tags (RFC 9110), as `api.conditions` parses it."""
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:/+=-]{1,128}$"
+SESSION_TOKEN_PATTERN = r"^[0-9A-F]{1,8}/[0-9A-F]{1,8}$"  # noqa: S105
 
 
 def header_parameter(name: str, description: str, schema: Json) -> Json:
@@ -187,6 +188,13 @@ REQUEST_HEADERS: dict[str, Json] = {
         " with another request, 422. A malformed value is a 400.",
         {"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
     ),
+    "Session-Token": header_parameter(
+        "Session-Token",
+        "The Session-Token a write answered: with a read replica configured, the read sees"
+        " that write or a later state (from the replica once it has replayed it, else from"
+        " the primary). A malformed value is a 400.",
+        {"type": "string", "format": "session-token", "pattern": SESSION_TOKEN_PATTERN},
+    ),
     "X-Request-ID": header_parameter(
         "X-Request-ID",
         "The request's id, recorded with every event it appends and echoed in the response:"
@@ -212,6 +220,12 @@ RESPONSE_HEADERS: dict[str, Json] = {
         "Sent when the response is the kept outcome of an earlier request with the same"
         " Idempotency-Key",
         {"type": "string", "enum": ["true"]},
+        required=False,
+    ),
+    "Session-Token": response_header(
+        "With a read replica configured (DATABASE_REPLICA_URL): send it back in a read's"
+        " Session-Token to see this write",
+        {"type": "string", "pattern": SESSION_TOKEN_PATTERN},
         required=False,
     ),
     "Link": response_header(
@@ -372,26 +386,36 @@ class Operation:
     links: Mapping[str, Json] = field(default_factory=dict)
 
 
+READ = ("Session-Token",)
+"""The reads a replica may serve (api.consistency.REPLICA_READS) take a write's token."""
+
 OPERATIONS = {
     "createResource": Operation(
         request_headers=("Idempotency-Key",),
-        response_headers={"201": ("Location", "ETag", "Idempotent-Replayed")},
+        response_headers={"201": ("Location", "ETag", "Idempotent-Replayed", "Session-Token")},
         links={"201": RESOURCE_LINKS},
     ),
-    "getResource": Operation(response_headers={"200": ("ETag",)}),
+    "listResources": Operation(request_headers=READ),
+    "getResource": Operation(request_headers=READ, response_headers={"200": ("ETag",)}),
+    "resourceHistory": Operation(request_headers=READ),
     "updateResource": Operation(
         request_headers=("If-Match", "Idempotency-Key"),
-        response_headers={"200": ("ETag", "Idempotent-Replayed")},
+        response_headers={"200": ("ETag", "Idempotent-Replayed", "Session-Token")},
         links={"200": CHANGED_RESOURCE_LINKS},
     ),
-    "deleteResource": Operation(request_headers=("If-Match",)),
+    "deleteResource": Operation(
+        request_headers=("If-Match",), response_headers={"204": ("Session-Token",)}
+    ),
     "uploadContent": Operation(
-        required_query=SIGNED_QUERY, request_body=UPLOAD_BODY, links={"204": CONFIRM_UPLOAD_LINKS}
+        required_query=SIGNED_QUERY,
+        request_body=UPLOAD_BODY,
+        response_headers={"204": ("Session-Token",)},
+        links={"204": CONFIRM_UPLOAD_LINKS},
     ),
     "downloadContent": Operation(required_query=SIGNED_QUERY, responses=DOWNLOAD),
-    "projectActivity": Operation(response_headers={"200": ("Link",)}),
-    "eventFeed": Operation(responses=FEED),
-    "eventStream": Operation(responses=STREAM),
+    "projectActivity": Operation(request_headers=READ, response_headers={"200": ("Link",)}),
+    "eventFeed": Operation(request_headers=READ, responses=FEED),
+    "eventStream": Operation(request_headers=READ, responses=STREAM),
 }
 
 

@@ -32,7 +32,7 @@ from adapters.event_history import PostgresEventHistory
 from adapters.event_store import RECORDER_TOPIC, ResourceEvents
 from adapters.file_blobs import FileBlobStore
 from adapters.keys import ApiKeys
-from adapters.resource_store import PostgresResourceStore
+from adapters.resource_store import PostgresResourceStore, Replica
 from adapters.s3_blobs import S3BlobStore, s3_store
 from adapters.schema import create_schema
 from api.settings import Settings, SettingsError
@@ -155,6 +155,7 @@ class Services:
             timeline=TimelineProjection(mapper),
             snapshots_table=self._snapshots_table,
             pool_size=self.settings.database_pool_size,
+            replica=self._replica(),
         )
         store.on_connection_lost.append(self._check_connections)
         service = ResourceService(
@@ -165,6 +166,13 @@ class Services:
             max_upload_bytes=self.settings.max_upload_bytes,
         )
         return service, store
+
+    def _replica(self) -> Replica | None:
+        url = self.settings.database_replica_url
+        if url is None:
+            return None
+        wait = self.settings.replica_wait_ms / 1000
+        return Replica(conninfo=url, max_lag=self.settings.replica_max_lag, wait=wait)
 
     def resource_history(self, store: PostgresResourceStore) -> ResourceHistory:
         """History and time travel, read on `store`'s pool (in the loop that uses it)."""

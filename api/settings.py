@@ -26,6 +26,12 @@ class Settings(Struct, frozen=True, kw_only=True):
     """Set when `database_url` goes through a transaction pooler (PgBouncer): the
     server itself, for what needs a session of its own (the runner's lock and
     wake-ups, rebuilds, schema changes)."""
+    database_replica_url: str | None
+    """Reads that may come from a replica go there (adapters.replica)."""
+    replica_wait_ms: int
+    """How long a read with a Session-Token waits for the replica before the primary."""
+    replica_max_lag: float
+    """Seconds behind beyond which the replica serves no reads."""
     data_dir: Path
     host: str
     port: int
@@ -77,6 +83,9 @@ class Settings(Struct, frozen=True, kw_only=True):
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             database_direct_url=_direct_url(env),
+            database_replica_url=env.get("DATABASE_REPLICA_URL") or None,
+            replica_wait_ms=_integer(env, "REPLICA_WAIT_MS", 200, minimum=0),
+            replica_max_lag=_seconds(env, "REPLICA_MAX_LAG", 1.0),
             data_dir=data_dir,
             host=host,
             port=port,
@@ -142,6 +151,19 @@ AWS_VARIABLES = (
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",
 )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise SettingsError(f"{name} must be more than 0 seconds, not {raw}")
+    return value
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:

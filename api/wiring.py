@@ -27,6 +27,7 @@ ACTIVITY = "activity"
 HISTORY = "history"
 FEED = "feed"
 FRAMES = "frames"
+REPLICA = "replica"
 
 
 def services_of(request: Request[Any, Any, Any]) -> Services:

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.errors import error_responses, unauthorized
 from api.schemas import Health, Readiness, ReadinessCheck
-from api.wiring import metrics_of, services_of
+from api.wiring import REPLICA, metrics_of, services_of
 from application.errors import DatabaseUnavailable
 from projections.reader import Writer
 from projections.status import ProjectionStatus
@@ -73,6 +73,9 @@ class HealthController(Controller):
                 checks.append(
                     ReadinessCheck(name=f"projection:{status.name}", ok=ok, detail=detail)
                 )
+        replica = request.app.state.get(REPLICA)
+        if replica is not None:  # named, never failing: the primary serves without it
+            checks.append(ReadinessCheck(name="replica", ok=True, detail=replica.state().detail))
         ready = all(check.ok for check in checks)
         return Response(
             Readiness(status="ready" if ready else "not_ready", checks=checks),

@@ -130,6 +130,17 @@ schemathesis.openapi.format(
 )
 
 
+# Session-Token values, for the same reason: two hexadecimal numbers (a WAL position).
+schemathesis.openapi.format(
+    "session-token",
+    st.builds(
+        lambda high, low: f"{high:X}/{low:X}",
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 2**32 - 1),
+    ),
+)
+
+
 def held_briefly(case: Case) -> None:
     query = case.query
     wait = _integer(query.get("wait")) if isinstance(query, dict) else None

@@ -51,11 +51,17 @@ STATUSES = {
     ("get", "/ready"): {200, 503},
     ("get", "/metrics"): {200, 401, 500},
 }
+READ = {"Session-Token", "X-Request-ID"}
 REQUEST_HEADERS = {
     "createResource": {"Idempotency-Key", "X-Request-ID"},
     "updateResource": {"If-Match", "Idempotency-Key", "X-Request-ID"},
     "deleteResource": {"If-Match", "X-Request-ID"},
-    "eventStream": {"Last-Event-ID", "X-Request-ID"},
+    "listResources": READ,
+    "getResource": READ,
+    "resourceHistory": READ,
+    "projectActivity": READ,
+    "eventFeed": READ,
+    "eventStream": {"Last-Event-ID", *READ},
 }
 
 
@@ -125,9 +131,16 @@ def test_success_headers_are_declared(document: Json) -> None:
         "Location",
         "ETag",
         "Idempotent-Replayed",
+        "Session-Token",
         "X-Request-ID",
     }
-    assert headers("patch", resource, "200") == {"ETag", "Idempotent-Replayed", "X-Request-ID"}
+    assert headers("patch", resource, "200") == {
+        "ETag",
+        "Idempotent-Replayed",
+        "Session-Token",
+        "X-Request-ID",
+    }
+    assert headers("delete", resource, "204") == {"Session-Token", "X-Request-ID"}
     assert headers("get", resource, "200") == {"ETag", "X-Request-ID"}
     assert headers("get", f"{resource}/content", "200") == {
         "Content-Length",

@@ -1,0 +1,145 @@
+"""Reads from a streaming replica (DATABASE_REPLICA_URL) that a test starts with
+pg_basebackup: they run there, a Session-Token read never misses its write, and a
+replica that goes away costs reads nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import psycopg
+import pytest
+
+from bench.postgres_cluster import POSTGRES_MISSING, Cluster, Node, postgres_binaries
+from tests.e2e.servers import free_port, wait_until_healthy
+from tests.faults.writers import first_key, serve
+
+pytestmark = pytest.mark.skipif(postgres_binaries() is None, reason=POSTGRES_MISSING)
+
+APPLY_DELAY = "100ms"
+"""The replica applies each commit this late, so that a read right after a write
+would miss it there: what a Session-Token is for."""
+
+
+@dataclass
+class Service:
+    client: httpx.Client
+    replica: Node
+    server: subprocess.Popen[bytes]
+
+    def create(self, name: str) -> int:
+        response = self.client.post("/api/resources", json={"name": name})
+        assert response.status_code == 201, response.text
+        return int(response.json()["data"]["resource"]["id"])
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    with Cluster(sync=False) as cluster:
+        replica = cluster.add_standby("replica", synchronous=False)
+        with psycopg.connect(replica.url, autocommit=True) as conn:
+            conn.execute(f"ALTER SYSTEM SET recovery_min_apply_delay = '{APPLY_DELAY}'")
+            conn.execute("SELECT pg_reload_conf()")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = serve(
+            cluster.primary.url,
+            port,
+            tempfile.mkdtemp(prefix="resources-replica-"),
+            DATABASE_REPLICA_URL=replica.url,
+        )
+        try:
+            key = first_key(server)
+            wait_until_healthy(base)
+            headers = {"Authorization": f"Bearer {key}"}
+            with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+                yield Service(client, replica, server)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def replica_transactions(replica: Node) -> int:
+    """Transactions the replica's own statistics have counted in the service's database."""
+    time.sleep(1.2)  # statistics reach the shared counters about once a second
+    with psycopg.connect(replica.url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_reads_run_on_the_replica(service: Service) -> None:
+    resource_id = service.create("read here")
+    time.sleep(0.5)  # past the replica's apply delay
+    before = replica_transactions(service.replica)
+    reads = [
+        *(f"/api/resources/{resource_id}" for _ in range(100)),
+        *("/api/resources" for _ in range(100)),
+        *(f"/api/resources/{resource_id}/history" for _ in range(50)),
+        *("/api/events" for _ in range(50)),
+    ]
+    started = time.monotonic()
+    for path in reads:
+        assert service.client.get(path).status_code == 200
+    seconds = time.monotonic() - started
+    counted = replica_transactions(service.replica) - before
+    # The watch asks the replica ten times a second; the reads are the rest.
+    watch = 10 * (seconds + 3)
+    assert counted >= len(reads), (counted, watch)
+    ready = service.client.get("/ready").json()
+    (check,) = [check for check in ready["checks"] if check["name"] == "replica"]
+    assert check["ok"]
+    assert "serves reads" in check["detail"], check
+
+
+def test_a_read_with_the_session_token_never_misses_its_write(service: Service) -> None:
+    resource_id = service.create("v0")
+    missed_without_token = 0
+    for number in range(1, 301):
+        name = f"v{number}"
+        written = service.client.patch(f"/api/resources/{resource_id}", json={"name": name})
+        assert written.status_code == 200, written.text
+        token = written.headers["session-token"]
+        if number % 10 == 0:  # now and then, the same read without the token
+            plain = service.client.get(f"/api/resources/{resource_id}")
+            missed_without_token += plain.json()["data"]["resource"]["name"] != name
+        read = service.client.get(f"/api/resources/{resource_id}", headers={"Session-Token": token})
+        assert read.status_code == 200, read.text
+        assert read.json()["data"]["resource"]["name"] == name
+        assert read.headers["etag"] == written.headers["etag"]
+    # The replica does lag: without the token, reads right after a write miss it.
+    assert missed_without_token > 0
+
+
+def test_a_malformed_session_token_is_a_400(service: Service) -> None:
+    response = service.client.get("/api/resources", headers={"Session-Token": "yesterday"})
+    assert response.status_code == 400
+    assert "Session-Token" in response.json()["error"]["message"]
+
+
+def test_losing_the_replica_costs_reads_no_error(service: Service) -> None:
+    resource_id = service.create("still here")
+    service.replica.kill()
+    started = time.monotonic()
+    statuses = [
+        service.client.get(path).status_code
+        for path in [f"/api/resources/{resource_id}", "/api/resources", "/api/events"] * 30
+    ]
+    seconds = time.monotonic() - started
+    assert set(statuses) == {200}
+    assert seconds < 10, f"90 reads took {seconds:.1f} s without the replica"
+    ready = service.client.get("/ready")
+    assert ready.status_code == 200
+    (check,) = [check for check in ready.json()["checks"] if check["name"] == "replica"]
+    assert "reads go to the primary" in check["detail"], check
+    written = service.client.patch(f"/api/resources/{resource_id}", json={"name": "moved on"})
+    assert written.status_code == 200
+    token = written.headers["session-token"]
+    read = service.client.get(f"/api/resources/{resource_id}", headers={"Session-Token": token})
+    assert read.json()["data"]["resource"]["name"] == "moved on"
