@@ -235,6 +235,7 @@ def test_the_api_reference_names_every_operation_header_and_error_code(
         "Content-Disposition",
         "Retry-After",
         "WWW-Authenticate",
+        "Session-Token",
     ):
         assert f"`{header}" in text, header
     assert "docs/api.md" in README.read_text().split("## Two commands")[0]
