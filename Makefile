@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-integration lint format bench clean
+.PHONY: install run test test-integration lint format bench cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ lint: install  ## ruff, mypy --strict and the import-linter contracts
 
 bench: install  ## prints the performance figures (embedded PostgreSQL unless BENCH_DATABASE_URL)
 	$(BIN)/python -m bench
+
+cluster: install  ## a deployment rehearsal: failover under load, with replicas and PgBouncer
+	$(BIN)/python -m bench.rehearsal
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -31,8 +31,10 @@ logger = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 0.1
 """Seconds between the watch's looks at the primary and the replica."""
-TOKEN_POLL = 0.005
-"""While a read waits for the replica to replay its Session-Token, how often it asks."""
+TOKEN_POLL_FIRST = 0.001
+TOKEN_POLL_MAX = 0.02
+"""While a read waits for the replica to replay its Session-Token, it asks again after
+TOKEN_POLL_FIRST seconds, then twice as long each time, up to TOKEN_POLL_MAX."""
 KEPT_SAMPLES = 600
 """The primary's positions remembered for the lag (a minute at WATCH_INTERVAL)."""
 
@@ -137,18 +139,23 @@ class ReplicaWatch:
         token = read.token
         if token is None or (self._replayed is not None and self._replayed >= token):
             return True
+        # Ask at once (the watch's last look may be 100 ms old; replay takes a
+        # millisecond or two), then ever less often until `wait` is up.
         deadline = time.monotonic() + self._wait
-        while time.monotonic() < deadline:
-            await asyncio.sleep(TOKEN_POLL)
+        pause = TOKEN_POLL_FIRST
+        while True:
             try:
                 replayed = await self.replayed()
-            except Exception as error:
+            except Exception as error:  # any failure: the primary serves the read
                 self.unreachable(str(error)[:200])
                 return False
             self.replica_at(replayed)
             if replayed is not None and replayed >= token:
                 return True
-        return False
+            if time.monotonic() + pause > deadline:
+                return False
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, TOKEN_POLL_MAX)
 
     async def replayed(self) -> int | None:
         async with self.pool.connection(timeout=0.5) as conn:

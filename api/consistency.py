@@ -8,6 +8,7 @@ after it committed; a read that sends it back sees that write.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Request
@@ -16,6 +17,9 @@ from litestar.types import Message, Scope
 from adapters.replica import InvalidSessionToken, ReplicaRead, parse_token, replica_reads
 from adapters.resource_store import PostgresResourceStore
 from api.errors import ApiError
+from application.errors import DatabaseUnavailable
+
+logger = logging.getLogger(__name__)
 
 REPLICA_READS = frozenset(
     {
@@ -59,6 +63,12 @@ async def answer_token(store: PostgresResourceStore, message: Message, scope: Sc
         return
     if not 200 <= message["status"] < 300:
         return
-    token = await store.session_token()
+    try:
+        token = await store.session_token()
+    except DatabaseUnavailable as error:
+        # The write has committed and its answer is under way: it goes without a
+        # token (a read then may not see it on the replica) rather than as a 500.
+        logger.warning("a write's answer goes without its Session-Token: %s", error)
+        return
     if token is not None:
         message["headers"] = [*message.get("headers", ()), (HEADER_NAME, token.encode())]

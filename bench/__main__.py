@@ -14,6 +14,8 @@ from bench import (
     history,
     patch,
     rebuild,
+    rehearsal,
+    replica,
     scale,
     seeding,
     upload,
@@ -470,6 +472,46 @@ def print_event_feed_figures(server_url: str) -> None:
     print(f"  (the event feed section took {(time.perf_counter() - started) / 60:.1f} min)")
 
 
+def print_replica_figures(server_url: str) -> None:
+    del server_url  # a cluster of its own: a primary and a streaming replica
+    print(
+        "== Reads with a streaming replica against the primary alone (both on this machine;"
+        f" the server as make run serves it, wrk 16 connections, {replica.ROUNDS} alternating"
+        f" rounds of {replica.SECONDS} s, medians) =="
+    )
+    figures = replica.run()
+    if isinstance(figures, str):
+        print(f"  {figures}")
+        return
+    for label in replica.READS:
+        alone, routed = figures.primary[label], figures.replica[label]
+        print(
+            f"  {label:<10} primary alone {alone.rps:7,.0f}/s p99 {alone.p99_ms:6.2f} ms"
+            f" | with replica {routed.rps:7,.0f}/s p99 {routed.p99_ms:6.2f} ms"
+            f" | ratio {routed.rps / alone.rps:4.2f}{_failed(alone, routed)}"
+        )
+    print(f"  a read right after a rename ({replica.PAIRS} each, one client):")
+    print(f"    primary alone              {figures.primary_reads}")
+    print(
+        f"    replica, no Session-Token  {figures.plain_reads}"
+        f"   missed the write: {figures.plain_missed}"
+    )
+    print(
+        f"    replica, Session-Token     {figures.token_reads}"
+        f"   missed the write: {figures.missed} (goal 0)"
+    )
+
+
+def print_failover_figures(server_url: str) -> None:
+    del server_url  # clusters of its own
+    print(
+        "== Failover, as `make cluster` rehearses it: primary + synchronous standby + async"
+        " replica, PgBouncer, S3 (moto), two API processes, two runners; the primary"
+        f" SIGKILLed under load, the standby promoted {rehearsal.DETECTION_SECONDS:g} s later =="
+    )
+    rehearsal.main()
+
+
 SECTIONS = {
     "patch": print_patch_figures,
     "append": print_append_figures,
@@ -481,14 +523,17 @@ SECTIONS = {
     "upload": print_upload_figures,
     "scale": print_scale_figures,
     "events": print_event_feed_figures,
+    "replica": print_replica_figures,
+    "failover": print_failover_figures,
 }
 
 
 def main() -> int:
     """`--only SECTION` runs one of patch, append, flush, costs, audit, feed, rebuild, upload,
-    scale, events; `--quick` rebuilds 100,000 events instead of 1,000,000, makes the scale
-    section's runs shorter, its feed store 100,000 events and its soak rounds 15 s, and
-    the event feed section's store 100,000 events, its streams 200 and its window 15 s."""
+    scale, events, replica, failover; `--quick` rebuilds 100,000 events instead of
+    1,000,000, makes the scale section's runs shorter, its feed store 100,000 events and
+    its soak rounds 15 s, and the event feed section's store 100,000 events, its streams
+    200 and its window 15 s."""
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     if only is not None and only not in SECTIONS:
         print(f"bench: --only takes one of {', '.join(SECTIONS)}", file=sys.stderr)
