@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -37,12 +38,13 @@ class Service:
         return int(response.json()["data"]["resource"]["id"])
 
 
-@pytest.fixture
-def service() -> Iterator[Service]:
+@contextmanager
+def replicated(apply_delay: str, **env: str) -> Iterator[Service]:
+    """A server reading from a replica that applies each commit `apply_delay` late."""
     with Cluster(sync=False) as cluster:
         replica = cluster.add_standby("replica", synchronous=False)
         with psycopg.connect(replica.url, autocommit=True) as conn:
-            conn.execute(f"ALTER SYSTEM SET recovery_min_apply_delay = '{APPLY_DELAY}'")
+            conn.execute(f"ALTER SYSTEM SET recovery_min_apply_delay = '{apply_delay}'")
             conn.execute("SELECT pg_reload_conf()")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -51,6 +53,7 @@ def service() -> Iterator[Service]:
             port,
             tempfile.mkdtemp(prefix="resources-replica-"),
             DATABASE_REPLICA_URL=replica.url,
+            **env,
         )
         try:
             key = first_key(server)
@@ -61,6 +64,12 @@ def service() -> Iterator[Service]:
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    with replicated(APPLY_DELAY) as service:
+        yield service
 
 
 def replica_transactions(replica: Node) -> int:
@@ -143,3 +152,21 @@ def test_losing_the_replica_costs_reads_no_error(service: Service) -> None:
     token = written.headers["session-token"]
     read = service.client.get(f"/api/resources/{resource_id}", headers={"Session-Token": token})
     assert read.json()["data"]["resource"]["name"] == "moved on"
+
+
+def test_a_replica_further_behind_than_replica_max_lag_serves_no_reads() -> None:
+    """Its apply delay (3 s) is past REPLICA_MAX_LAG (1 s): once a write has waited a
+    second for it, reads without a token go to the primary and see the write."""
+    with replicated("3s", REPLICA_MAX_LAG="1") as service:
+        resource_id = service.create("before")
+        time.sleep(4)  # the replica has the resource
+        written = service.client.patch(f"/api/resources/{resource_id}", json={"name": "after"})
+        assert written.status_code == 200
+        time.sleep(1.5)  # the replica still lacks the rename for another 1.5 s
+        for _ in range(10):
+            read = service.client.get(f"/api/resources/{resource_id}")
+            assert read.json()["data"]["resource"]["name"] == "after"
+        ready = service.client.get("/ready")
+        assert ready.status_code == 200
+        (check,) = [check for check in ready.json()["checks"] if check["name"] == "replica"]
+        assert "(bound 1 s); reads go to the primary" in check["detail"], check
