@@ -41,7 +41,11 @@ class PostgresEventFeed:
             limit=limit,
             upto=upto,
         )
-        return [entry_of(row) for row in await self._store.fetch(statement, params)]
+        if upto is None:
+            rows = await self._store.fetch(statement, params)
+        else:  # the hub goes on from `upto`: every event up to it must be read here
+            rows = await self._store.fetch_reaching(self._head, upto, statement, params)
+        return [entry_of(row) for row in rows]
 
     async def since(self, after: int, limit: int) -> list[tuple[int, ActivityEntry]]:
         rows = await self._store.fetch(self._since, (after, limit))

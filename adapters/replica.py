@@ -25,6 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.sql import Composed
 from psycopg_pool import AsyncConnectionPool
 
 logger = logging.getLogger(__name__)
@@ -156,6 +157,28 @@ class ReplicaWatch:
                 return False
             await asyncio.sleep(pause)
             pause = min(pause * 2, TOKEN_POLL_MAX)
+
+    async def rows_once_at(
+        self, head: bytes | Composed, needed: int, query: bytes | Composed, params: Any
+    ) -> list[Any] | None:
+        """`query`'s rows once `head` (a position, as `head`) reaches `needed` on the
+        replica, asked on the same connection just before, so the query's later
+        snapshot holds every position up to it too; None when it has not within
+        `wait`."""
+        deadline = time.monotonic() + self._wait
+        pause = TOKEN_POLL_FIRST
+        async with self.pool.connection() as conn:
+            while True:
+                cursor = await conn.execute(head)
+                row = await cursor.fetchone()
+                if row is not None and int(row["head"]) >= needed:
+                    cursor = await conn.execute(query, params)
+                    rows: list[Any] = await cursor.fetchall()
+                    return rows
+                if time.monotonic() + pause > deadline:
+                    return None
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, TOKEN_POLL_MAX)
 
     async def replayed(self) -> int | None:
         async with self.pool.connection(timeout=0.5) as conn:

@@ -443,6 +443,25 @@ class PostgresResourceStore:
                     listener()
         raise AssertionError("unreachable")
 
+    async def fetch_reaching(
+        self, head: bytes | Composed, needed: int, query: bytes | Composed, params: Any
+    ) -> list[dict[str, Any]]:
+        """`fetch`, from a snapshot that holds every position up to `needed`: on the
+        replica (for a read the edge marked) once its `head` has reached it, else on
+        the primary. A feed read bounded by the hub's head needs that: the hub, which
+        follows the primary, goes on from there, and would pass over what the
+        replica had not replayed yet."""
+        replica = self.replica
+        if replica is not None and await self._reads_pool() is replica.pool:
+            try:
+                rows = await replica.rows_once_at(head, needed, query, params)
+            except (psycopg.Error, PoolTimeout) as error:
+                replica.unreachable(str(error)[:200])
+                rows = None
+            if rows is not None:
+                return rows
+        return await self._rows(query, params, pool=self.pool)
+
     async def _reads_pool(self) -> AsyncConnectionPool[Any]:
         read = replica_reads.get()
         if read is None or self.replica is None or not await self.replica.serves(read):

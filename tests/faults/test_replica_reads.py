@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -170,3 +171,46 @@ def test_a_replica_further_behind_than_replica_max_lag_serves_no_reads() -> None
         assert ready.status_code == 200
         (check,) = [check for check in ready.json()["checks"] if check["name"] == "replica"]
         assert "(bound 1 s); reads go to the primary" in check["detail"], check
+
+
+def test_a_held_feed_read_from_a_lagging_replica_passes_over_nothing(service: Service) -> None:
+    """A held feed request and the stream's backlog read the replica up to the feed's
+    head, then follow the primary's: the replica, 100 ms behind, must have reached
+    that head first, or an event between the two would be passed over."""
+    resource_id = service.create("tail me")
+    stop = threading.Event()
+
+    def rename() -> None:
+        with httpx.Client(base_url=service.client.base_url, headers=service.client.headers) as own:
+            number = 0
+            while not stop.is_set():
+                number += 1
+                own.patch(f"/api/resources/{resource_id}", json={"name": f"n{number}"})
+                time.sleep(0.01)
+
+    writer = threading.Thread(target=rename)
+    writer.start()
+    seen: list[int] = []
+    after = 0
+    try:
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            body = service.client.get(
+                "/api/events", params={"after": after, "wait": 2, "limit": 20}
+            ).json()
+            seen += [event["position"] for event in body["data"]["events"]]
+            after = body["cursor"]["after"]
+    finally:
+        stop.set()
+        writer.join(timeout=10)
+    time.sleep(1.5)  # the replica has everything now
+    every: list[int] = []
+    after = 0
+    while True:
+        body = service.client.get("/api/events", params={"after": after, "limit": 1000}).json()
+        every += [event["position"] for event in body["data"]["events"]]
+        after = body["cursor"]["after"]
+        if not body["cursor"]["has_more"]:
+            break
+    assert len(seen) > 50
+    assert seen == every[: len(seen)]
