@@ -28,6 +28,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
@@ -98,14 +99,22 @@ def free_port() -> int:
 
 
 def _server_user() -> pwd.struct_passwd | None:
-    """Whom the servers run as: None (ourselves), or `postgres` when we are root."""
+    """Whom the servers run as: None (ourselves); as root, which PostgreSQL and
+    PgBouncer refuse, `postgres`, else the `pgserver` user that the embedded server
+    makes for itself the same way (useradd) on a machine without PostgreSQL."""
     if os.geteuid() != 0:
         return None
     try:
         return pwd.getpwnam("postgres")
     except KeyError:
-        msg = "running as root, which PostgreSQL and PgBouncer refuse, and no postgres user"
-        raise RuntimeError(msg) from None
+        with warnings.catch_warnings():  # pgserver's platformdirs, without XDG_RUNTIME_DIR
+            warnings.simplefilter("ignore")
+            from pgserver.utils import ensure_user_exists
+
+        found: pwd.struct_passwd | None = ensure_user_exists("pgserver")
+        if found is None:
+            raise RuntimeError("running as root, and no user to run PostgreSQL as") from None
+        return found
 
 
 def _own_dir(path: Path, user: pwd.struct_passwd | None) -> Path:
