@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.servers import free_port, wait_until_healthy
 from tests.faults.cluster import Cluster, own_cluster
-from tests.faults.writers import Load, first_key, serve
+from tests.faults.writers import Load, serve, started
 
 WRITERS = 4
 OUTAGE_SECONDS = 5.0
@@ -41,20 +41,10 @@ class Running:
 @pytest.fixture
 def running(cluster: Cluster) -> Iterator[Running]:
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     data_dir = tempfile.mkdtemp(prefix="resources-fault-")
-    server = serve(cluster.url, port, data_dir)
+    server, load = started(cluster.url, port, data_dir, WRITERS)
     try:
-        key = first_key(server)
-        wait_until_healthy(base)
-        headers = {"Authorization": f"Bearer {key}"}
-        ids = [
-            httpx.post(f"{base}/api/resources", json={"name": "f"}, headers=headers).json()["data"][
-                "resource"
-            ]["id"]
-            for _ in range(WRITERS)
-        ]
-        yield Running(server, Load(base, headers, ids), data_dir, port)
+        yield Running(server, load, data_dir, port)
     finally:
         server.terminate()
         server.wait(timeout=30)

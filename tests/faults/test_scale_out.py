@@ -23,8 +23,8 @@ from bench.postgres_cluster import (
     pgbouncer_binary,
     postgres_binaries,
 )
-from tests.e2e.servers import free_port, wait_until_healthy
-from tests.faults.writers import Load, first_key, serve
+from tests.e2e.servers import free_port
+from tests.faults.writers import Load, started
 
 pytestmark = pytest.mark.skipif(postgres_binaries() is None, reason=POSTGRES_MISSING)
 
@@ -39,24 +39,8 @@ def cluster() -> Iterator[Cluster]:
 
 
 def start_writers(url: str, **env: str) -> tuple[subprocess.Popen[bytes], Load]:
-    """A server (with its projection runner) on `url`, and writers with a resource each."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = serve(url, port, tempfile.mkdtemp(prefix="resources-scale-out-"), **env)
-    try:
-        key = first_key(server)
-        wait_until_healthy(base)
-    except BaseException:
-        server.kill()
-        raise
-    headers = {"Authorization": f"Bearer {key}"}
-    ids = [
-        httpx.post(f"{base}/api/resources", json={"name": "f"}, headers=headers).json()["data"][
-            "resource"
-        ]["id"]
-        for _ in range(WRITERS)
-    ]
-    return server, Load(base, headers, ids)
+    data_dir = tempfile.mkdtemp(prefix="resources-scale-out-")
+    return started(url, free_port(), data_dir, WRITERS, **env)
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:

@@ -152,3 +152,27 @@ def first_key(server: subprocess.Popen[bytes]) -> str:
         if text.startswith("rsk_"):
             return text
     raise AssertionError("the server printed no key")
+
+
+def started(
+    url: str, port: int, data_dir: str, writers: int, **env: str
+) -> tuple[subprocess.Popen[bytes], Load]:
+    """A server (with its projection runner) on `url`, and writers with a resource each."""
+    from tests.e2e.servers import wait_until_healthy
+
+    base = f"http://127.0.0.1:{port}"
+    server = serve(url, port, data_dir, **env)
+    try:
+        key = first_key(server)
+        wait_until_healthy(base)
+    except BaseException:
+        server.kill()
+        raise
+    headers = {"Authorization": f"Bearer {key}"}
+    ids = [
+        httpx.post(f"{base}/api/resources", json={"name": "f"}, headers=headers).json()["data"][
+            "resource"
+        ]["id"]
+        for _ in range(writers)
+    ]
+    return server, Load(base, headers, ids)
