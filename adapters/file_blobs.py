@@ -128,7 +128,9 @@ class FileBlobStore:
     def upload_url(self, resource_id: int, ttl_seconds: int) -> str:
         raise NotImplementedError("the file store takes uploads through the service")
 
-    def download_url(self, name: str, ttl_seconds: int) -> str:
+    def download_url(
+        self, name: str, ttl_seconds: int, *, content_type: str, disposition: str
+    ) -> str:
         raise NotImplementedError("the file store serves downloads through the service")
 
     async def check_room(self) -> None:

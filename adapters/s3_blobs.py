@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import obstore
 from obstore.store import S3Store
 
+from adapters.presign import with_response_headers
 from application.errors import BlobStoreUnavailable, UploadElsewhere
 from application.ports import BlobItem, BlobWriter, StoredBlob
 
@@ -118,8 +119,18 @@ class S3BlobStore:
         name = f"uploads/{resource_id}/{secrets.token_hex(8)}"
         return obstore.sign(self._store, "PUT", name, timedelta(seconds=ttl_seconds))
 
-    def download_url(self, name: str, ttl_seconds: int) -> str:
-        return obstore.sign(self._store, "GET", name, timedelta(seconds=ttl_seconds))
+    def download_url(
+        self, name: str, ttl_seconds: int, *, content_type: str, disposition: str
+    ) -> str:
+        url = obstore.sign(self._store, "GET", name, timedelta(seconds=ttl_seconds))
+        secret = self._store.config.get("secret_access_key")
+        if not secret:  # credentials from a provider: the bucket's own headers
+            return url
+        headers = {
+            "response-content-type": content_type,
+            "response-content-disposition": disposition,
+        }
+        return with_response_headers(url, str(secret), headers)
 
     async def check_room(self) -> None:
         """A bucket has no disk to fill."""

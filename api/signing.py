@@ -11,6 +11,7 @@ import hmac
 import re
 import time
 from collections.abc import Callable
+from urllib.parse import quote
 
 from application.ports import BlobStore
 from application.service import blob_name
@@ -109,7 +110,7 @@ class ContentLinks:
         self._blobs = blobs
         self._ttl = ttl_seconds
         self._clock = clock
-        self._recent: dict[tuple[str, int | str], tuple[int, str]] = {}
+        self._recent: dict[tuple[str, int | tuple[str, ...]], tuple[int, str]] = {}
 
     def upload(self, record: ResourceRecord) -> str:
         now = int(self._clock())
@@ -124,22 +125,41 @@ class ContentLinks:
 
     def download(self, record: ResourceRecord) -> str:
         now = int(self._clock())
-        subject: int | str = blob_name(record) if self._blobs.direct else record.id
+        # A store's URL names the file and its type: a rename is a new URL.
+        subject: int | tuple[str, ...] = (
+            (blob_name(record), record.name, record.mime_type) if self._blobs.direct else record.id
+        )
         url = self._recent_url("GET", subject, now)
         if url is None:
             if self._blobs.direct:
-                url = self._blobs.download_url(blob_name(record), self._ttl)
+                url = self._blobs.download_url(
+                    blob_name(record),
+                    self._ttl,
+                    content_type=record.mime_type,
+                    disposition=content_disposition(record.name),
+                )
             else:
                 url = self._signer.content_url("GET", record.id, now)
             self._keep("GET", subject, now, url)
         return url
 
-    def _recent_url(self, method: str, subject: int | str, now: int) -> str | None:
+    def _recent_url(self, method: str, subject: int | tuple[str, ...], now: int) -> str | None:
         """The URL made for `subject` in this second, if there is one."""
         found = self._recent.get((method, subject))
         return found[1] if found is not None and found[0] == now else None
 
-    def _keep(self, method: str, subject: int | str, now: int, url: str) -> None:
+    def _keep(self, method: str, subject: int | tuple[str, ...], now: int, url: str) -> None:
         if len(self._recent) >= self.RECENT:
             self._recent.clear()
         self._recent[method, subject] = (now, url)
+
+
+_NOT_IN_A_QUOTED_NAME = re.compile(r'[^\x20-\x7e]|["\\%]')
+
+
+def content_disposition(name: str) -> str:
+    """`attachment` with the name twice: RFC 6266's ASCII `filename` for clients that
+    read only that (other characters, quotes, backslashes and % as `_`), and the
+    exact name as RFC 8187's `filename*`."""
+    fallback = _NOT_IN_A_QUOTED_NAME.sub("_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

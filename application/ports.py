@@ -220,8 +220,11 @@ class BlobStore(Protocol):
         """A signed PUT of a new staging object (direct stores only)."""
         ...
 
-    def download_url(self, name: str, ttl_seconds: int) -> str:
-        """A signed GET of an object (direct stores only)."""
+    def download_url(
+        self, name: str, ttl_seconds: int, *, content_type: str, disposition: str
+    ) -> str:
+        """A signed GET of an object (direct stores only), answered with these
+        Content-Type and Content-Disposition, as the service's own downloads are."""
         ...
 
     async def check_room(self) -> None:

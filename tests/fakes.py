@@ -103,7 +103,9 @@ class MemoryBlobStore:
     def upload_url(self, resource_id: int, ttl_seconds: int) -> str:
         raise NotImplementedError
 
-    def download_url(self, name: str, ttl_seconds: int) -> str:
+    def download_url(
+        self, name: str, ttl_seconds: int, *, content_type: str, disposition: str
+    ) -> str:
         raise NotImplementedError
 
     async def check_room(self) -> None:

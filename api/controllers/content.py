@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from litestar import Controller, Request, get, put
 from litestar.params import QueryParameter
@@ -16,7 +14,7 @@ from api.controllers import allow
 from api.errors import ApiError, error_responses
 from api.parameters import ResourceId, existing_id, whole_numbers
 from api.services import Services
-from api.signing import EXPIRY_DIGITS, SignatureRejected
+from api.signing import EXPIRY_DIGITS, SignatureRejected, content_disposition
 from api.wiring import resources_of, services_of
 from application.errors import UploadElsewhere, UploadInProgress
 from domain.errors import AlreadyUploaded, LinkHasNoUpload, ResourceDeleted
@@ -152,14 +150,3 @@ class ContentController(Controller):
         if record.digest is not None:
             headers["ETag"] = f'"{record.digest}"'
         return Stream(resources.blobs.read(name), media_type=record.mime_type, headers=headers)
-
-
-_NOT_IN_A_QUOTED_NAME = re.compile(r'[^\x20-\x7e]|["\\%]')
-
-
-def content_disposition(name: str) -> str:
-    """`attachment` with the name twice: RFC 6266's ASCII `filename` for clients that
-    read only that (other characters, quotes, backslashes and % as `_`), and the
-    exact name as RFC 8187's `filename*`."""
-    fallback = _NOT_IN_A_QUOTED_NAME.sub("_", name)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -150,6 +150,11 @@ def test_bytes_put_by_a_plain_client_download_exactly_once_confirmed(
     assert got.status_code == 200
     assert got.content == b"hello world"
     assert got.headers["etag"]
+    # Both stores answer with the resource's type and name (S3: presigned overrides).
+    assert got.headers["content-type"].split(";")[0] == "text/plain"
+    assert got.headers["content-disposition"] == (
+        "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
+    )
     if store.kind == "s3":
         assert store.endpoint is not None
         assert resource["upload_url"].startswith(store.endpoint)  # straight to the bucket
@@ -291,10 +296,9 @@ def test_a_name_like_a_path_never_reaches_an_object_name(
     assert all(OBJECT_NAME.fullmatch(name) for name in store.names()), store.names()
     got = download(confirmed["url"])
     assert got.content == b"abc"
-    if store.kind == "file":
-        assert got.headers["content-disposition"] == (
-            "attachment; filename=\"../../x\"; filename*=UTF-8''..%2F..%2Fx"
-        )
+    assert got.headers["content-disposition"] == (
+        "attachment; filename=\"../../x\"; filename*=UTF-8''..%2F..%2Fx"
+    )
 
 
 def test_an_upload_still_streaming_when_the_confirmation_lands_changes_nothing(
@@ -323,3 +327,22 @@ def test_an_upload_still_streaming_when_the_confirmation_lands_changes_nothing(
         assert error(late[0], 409)["code"] == "conflict"
     url = client.get(f"/api/resources/{resource['id']}").json()["data"]["resource"]["url"]
     assert download(url).content == b"first"
+
+
+def test_a_renamed_file_downloads_under_its_new_name_and_type(
+    store: Stack, client: httpx.Client
+) -> None:
+    resource = create(client, name="draft.txt", size_bytes=2, mime_type="text/plain")
+    assert accepted(put(resource["upload_url"], b"hi"))
+    confirm(client, resource["id"])
+    renamed = client.patch(f"/api/resources/{resource['id']}", json={"name": "Fähre €.md"}).json()[
+        "data"
+    ]["resource"]
+
+    got = download(renamed["url"])
+
+    assert got.content == b"hi"
+    assert got.headers["content-type"].split(";")[0] == "text/plain"
+    assert got.headers["content-disposition"] == (
+        "attachment; filename=\"F_hre _.md\"; filename*=UTF-8''F%C3%A4hre%20%E2%82%AC.md"
+    )

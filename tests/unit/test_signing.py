@@ -146,7 +146,9 @@ class Bucket(MemoryBlobStore):
         self.presigned += 1
         return f"https://bucket/uploads/{resource_id}?n={self.presigned}"
 
-    def download_url(self, name: str, ttl_seconds: int) -> str:
+    def download_url(
+        self, name: str, ttl_seconds: int, *, content_type: str, disposition: str
+    ) -> str:
         self.presigned += 1
         return f"https://bucket/{name}?n={self.presigned}"
 
