@@ -114,6 +114,9 @@ class Load:
     no_retry_after: int = 0
     missed: int = 0
     lags: list[float] = field(default_factory=list)
+    uploads: int = 0
+    """Files uploaded to the bucket, confirmed, and downloaded back byte for byte."""
+    bad_downloads: int = 0
     last: dict[int, tuple[int, str, str]] = field(default_factory=dict)  # version, name, token
 
     def send(self, client: httpx.Client, method: str, url: str, **kw: object) -> httpx.Response:
@@ -171,6 +174,47 @@ class Load:
                     with self.lock:
                         self.reads.append(time.monotonic())
                         self.missed += stale
+
+    def uploader(self) -> None:
+        """Registers a file, PUTs its bytes straight to the bucket (the presigned URL),
+        confirms it and downloads it back from the bucket: the bytes must match."""
+        with httpx.Client(headers=self.headers, timeout=10) as client:
+            for step in itertools.count():
+                if self.stop.is_set():
+                    return
+                body = f"file {step:08d} {time.monotonic_ns():024d}".encode()[:40].ljust(40)
+                base = self.bases[step % 2]
+                made = self.send(
+                    client,
+                    "POST",
+                    f"{base}/api/resources",
+                    json={
+                        "name": f"f{step}.txt",
+                        "mime_type": "text/plain",
+                        "size_bytes": len(body),
+                    },
+                )
+                if made.status_code != 201:
+                    continue
+                resource = made.json()["data"]["resource"]
+                with contextlib.suppress(httpx.HTTPError):
+                    httpx.put(resource["upload_url"], content=body, timeout=10)
+                confirmed = self.send(
+                    client,
+                    "PATCH",
+                    f"{base}/api/resources/{resource['id']}",
+                    json={"status": "uploaded"},
+                )
+                if confirmed.status_code != 200:
+                    continue
+                url = confirmed.json()["data"]["resource"]["url"]
+                try:
+                    got = httpx.get(url, timeout=10).content
+                except httpx.HTTPError:
+                    got = b""
+                with self.lock:
+                    self.uploads += got == body
+                    self.bad_downloads += got != body
 
     def sample_lag(self) -> None:
         """The replica's lag as /ready reports it ("X.X s behind"), every 0.2 s."""
@@ -278,8 +322,12 @@ def rehearse(logs: Path) -> bool:
             ),
             *(threading.Thread(target=load.reader, args=(n,)) for n in range(READERS)),
             threading.Thread(target=load.sample_lag),
+            threading.Thread(target=load.uploader),
         ]
-        say(f"load: {WRITERS} writers and {READERS} Session-Token readers on {RESOURCES} resources")
+        say(
+            f"load: {WRITERS} writers and {READERS} Session-Token readers on {RESOURCES}"
+            " resources, and an uploader through the bucket"
+        )
         began = time.monotonic()
         for thread in threads:
             thread.start()
@@ -337,6 +385,10 @@ def report(load: Load, histories: dict[int, dict[int, str]], times: tuple[float,
         ("requests without an answer", f"{load.statuses[0]}"),
         ("Session-Token reads that missed their write", f"{load.missed}  (goal 0)"),
         ("replica lag p99 (/ready)", p99),
+        (
+            "files through S3 (up, confirmed, down)",
+            f"{load.uploads} whole, {load.bad_downloads} not  (goal 0 not)",
+        ),
         ("activity feed caught up", f"in {feed:.1f} s" if feed is not None else "no  (goal yes)"),
         ("throughput before the failover", rates(began, killed)),
         ("throughput after the promotion", rates(promoted, ended)),
@@ -345,7 +397,7 @@ def report(load: Load, histories: dict[int, dict[int, str]], times: tuple[float,
     for label, value in lines:
         say(f"  {label.ljust(width)}  {value}")
     back = any(w.done > promoted for w in writes)
-    clean = s500 == other == load.no_retry_after == load.missed == lost == 0
+    clean = s500 == other == load.no_retry_after == load.missed == lost == load.bad_downloads == 0
     return back and clean and gap <= GAP_GOAL_SECONDS and feed is not None
 
 
