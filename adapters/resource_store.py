@@ -426,9 +426,12 @@ class PostgresResourceStore:
         by the pool; the others are checked and the statement tried once more.
         """
         if pool is None:
-            pool = await self._reads_pool()
-            if pool is not self.pool:
-                return await self._replica_rows(pool, query, params, first_only, found)
+            if self.replica is None:  # make run's case: no await on the hot path
+                pool = self.pool
+            else:
+                pool = await self._reads_pool()
+                if pool is not self.pool:
+                    return await self._replica_rows(pool, query, params, first_only, found)
         for attempt in (1, 2):
             try:
                 return await self._rows_once(pool, query, params, first_only, found)
