@@ -105,7 +105,7 @@ def service_command(port: int, workers: int = 1, *, projections: bool = False) -
     return [
         sys.executable,
         "-m",
-        "api.cli",
+        "api.cli.commands",
         "serve",
         *(() if projections else ("--no-projections",)),
         "--port",

@@ -21,8 +21,8 @@ import time
 import timeit
 from dataclasses import dataclass
 
-from api.services import Services
-from api.signing import UrlSigner
+from api.composition.services import Services
+from api.composition.signing import UrlSigner
 from bench.common import cpu_seconds, free_port, fresh_database, server_process
 from bench.patch import UPSTREAM, env_of, open_services
 from bench.seeding import seed_uploaded_files
@@ -51,7 +51,7 @@ def runner_catch_up(server_url: str) -> RunnerCost:
     database_url = fresh_database(server_url, "bench_costs")
     data_dir = tempfile.mkdtemp()
     services = open_services(database_url, data_dir)
-    command = [sys.executable, "-m", "api.cli", "projections", "run"]
+    command = [sys.executable, "-m", "api.cli.commands", "projections", "run"]
 
     def position() -> tuple[int, int]:
         head = services.events.projecting_recorder.max_notification_id() or 0

@@ -49,8 +49,8 @@ RAMP_SECONDS = 2.0
 
 
 def run(database_url: str, data_dir: str) -> Latency:
-    from api.services import Services
-    from api.settings import Settings
+    from api.composition.services import Services
+    from api.composition.settings import Settings
 
     env = {
         "DATABASE_URL": database_url,
@@ -64,7 +64,7 @@ def run(database_url: str, data_dir: str) -> Latency:
     finally:
         services.close()
     port = free_port()
-    runner_command = [sys.executable, "-m", "api.cli", "projections", "run"]
+    runner_command = [sys.executable, "-m", "api.cli.commands", "projections", "run"]
     with (
         server(env, service_command(port), port) as base,
         server(env, runner_command, port, wait_for_health=False),

@@ -17,8 +17,8 @@ SAMPLES = 500
 
 def seed(database_url: str, data_dir: str) -> tuple[int, str, datetime, datetime]:
     """One resource with EVENTS events (renames), appended in batches; and a key."""
-    from api.services import Services
-    from api.settings import Settings
+    from api.composition.services import Services
+    from api.composition.settings import Settings
     from tests.seeding import long_history
 
     services = Services(

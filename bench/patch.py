@@ -25,8 +25,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from api.services import Services
-from api.settings import Settings
+from api.composition.services import Services
+from api.composition.settings import Settings
 from bench.common import (
     child_process,
     cpu_seconds,

@@ -42,8 +42,8 @@ class RebuildRun:
 
 
 def seed(database_url: str, data_dir: str, resources: int) -> int:
-    from api.services import Services
-    from api.settings import Settings
+    from api.composition.services import Services
+    from api.composition.settings import Settings
     from tests.seeding import seed as seed_events
 
     services = Services(
@@ -71,7 +71,7 @@ def timed_rebuild(database_url: str, data_dir: str) -> RebuildRun:
     }
     launcher = (
         "import resource, sys\n"
-        "from api.cli import main\n"
+        "from api.cli.commands import main\n"
         "code = main(['projections', 'rebuild', 'resources', '--restart'])\n"
         "print('PEAK_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
         "sys.exit(code)\n"
@@ -185,8 +185,8 @@ class SwapWait:
 def requests_during_a_rebuild(database_url: str, data_dir: str) -> SwapWait:
     """Renames and reads through a server while a rebuild of `resources` runs and swaps:
     what the swap costs the requests that meet it."""
-    from api.services import Services
-    from api.settings import Settings
+    from api.composition.services import Services
+    from api.composition.settings import Settings
     from bench.common import free_port, server, service_command
 
     env = {

@@ -298,7 +298,7 @@ def rehearse(logs: Path) -> bool:
             AWS_REGION="us-east-1",
         )
         say("starting two API processes (--no-projections) and two projection runners")
-        cli, bases = [sys.executable, "-m", "api.cli"], []
+        cli, bases = [sys.executable, "-m", "api.cli.commands"], []
         for number in (1, 2):  # one after the other: the first one lays out the schema
             port, own = pg.free_port(), {**env, "DATA_DIR": str(logs / f"data{number}")}
             serve = [*cli, "serve", "--no-projections", "--port", str(port)]

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from api.services import Services
+from api.composition.services import Services
 from bench.common import (
     child_process,
     free_port,

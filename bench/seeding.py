@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from api.services import Services
+from api.composition.services import Services
 from domain.resource import Actor, Resource
 from tests.seeding import SEEDER, long_history
 

@@ -72,8 +72,8 @@ def run(database_url: str) -> Transfer:
             "MIN_FREE_DISK_BYTES": "0",
         }
         with server_process(env, service_command(port), port) as (base, process):
-            from api.services import Services
-            from api.settings import Settings
+            from api.composition.services import Services
+            from api.composition.settings import Settings
 
             services = Services(Settings.from_env({**env, "PORT": str(port)}), pool_size=1)
             try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.services import BlockingResources, Services
+from api.composition.services import BlockingResources, Services
 from application.access import Caller, key_digest
 from application.commands import DeleteResource, RegisterResource, UpdateResource
 from application.ports import BlobStore, StoredBlob

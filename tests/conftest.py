@@ -21,8 +21,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.sql import SQL, Identifier
 
-from api.services import BlockingResources, Services
-from api.settings import Settings
+from api.composition.services import BlockingResources, Services
+from api.composition.settings import Settings
 from tests.acting import Acting
 from tests.storage import TEST_SIGNING_KEY, empty
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from api.services import Services
+from api.composition.services import Services
 from projections.activity import UPSTREAM
 from projections.runner import ActivityRunner
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.services import Services
+from api.composition.services import Services
 from domain.resource import Actor, Resource
 
 SEEDER = Actor(user_id="seeder")

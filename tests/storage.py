@@ -7,7 +7,7 @@ import os
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
 
-from api.settings import Settings
+from api.composition.settings import Settings
 
 TEST_SIGNING_KEY = "test-signing-key-for-the-suite-32b+"
 """At least 32 bytes, as the service requires."""

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from tests.e2e.conftest import OTHER_PROJECT, PROJECT
 from tests.e2e.servers import free_port, serving
 

@@ -44,8 +44,8 @@ from schemathesis import Case as AnyCase
 from schemathesis import HookContext, Response
 from schemathesis.core.failures import Failure
 
-from api.controllers.events import MAX_WAIT
-from api.signing import EXPIRY_DIGITS, UrlSigner
+from api.composition.signing import EXPIRY_DIGITS, UrlSigner
+from api.http.controllers.events import MAX_WAIT
 
 Case: TypeAlias = AnyCase[Any]
 CONTENT = "/api/resources/{resource_id}/content"

@@ -18,13 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api import openapi, schemas
-from api.conditions import parse_if_match
-from api.errors import ApiError
-from api.idempotency import _KEY_SHAPE
-from api.parameters import MAX_PAGE, MAX_PER_PAGE, _rfc3339
-from api.request_ids import _ACCEPTABLE
-from api.services import Services
+from api.composition.services import Services
+from api.http import openapi, schemas
+from api.http.conditions import parse_if_match
+from api.http.errors import ApiError
+from api.http.idempotency import _KEY_SHAPE
+from api.http.parameters import MAX_PAGE, MAX_PER_PAGE, _rfc3339
+from api.observability.request_ids import _ACCEPTABLE
 from domain import rules
 from domain.errors import InvalidValue
 

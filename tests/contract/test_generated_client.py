@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from tests.contract.conftest import PROJECT
 from tests.feed import caught_up, running, wait_until
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from api.services import Services
+from api.composition.services import Services
 from tests.contract.conftest import OTHER_PROJECT, PROJECT
 from tests.feed import running
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from tests.e2e.servers import serving
 
 PROJECT = 4

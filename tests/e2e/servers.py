@@ -16,9 +16,9 @@ import httpx
 import uvicorn
 from opentelemetry.sdk.trace import TracerProvider
 
-from api.app import create_app
-from api.services import Services
-from api.settings import Settings
+from api.composition.services import Services
+from api.composition.settings import Settings
+from api.http.app import create_app
 from tests.storage import cli_env
 
 
@@ -92,7 +92,15 @@ def serve_process(services: Services, port: int, **env: str) -> Iterator[subproc
     """`resources serve` (its runner left to the test) on `port`, with the test's settings
     and `env`, healthy when entered; stopped with SIGTERM, as an orchestrator stops it."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "api.cli.commands",
+            "serve",
+            "--no-projections",
+            "--port",
+            str(port),
+        ],
         env={**cli_env(services.settings), **env},
     )
     try:

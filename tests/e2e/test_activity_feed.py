@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from tests.e2e.flows import create, error
 from tests.feed import caught_up, running, wait_until
 from tests.seeding import seed

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from api.services import Services
+from api.composition.services import Services
 from domain.resource import resource_uuid
 from tests.buckets import create_bucket, s3_env, s3_server
 from tests.conftest import make_settings
@@ -91,7 +91,15 @@ def test_the_file_store_refuses_uploads_that_could_fill_its_disk(
 
 def serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "api.cli.commands",
+            "serve",
+            "--no-projections",
+            "--port",
+            str(port),
+        ],
         env=env,
     )
 
@@ -152,7 +160,7 @@ def test_blobs_gc_prints_what_it_removed_and_keeps_what_is_needed(
         os.utime(path, (two_hours_ago, two_hours_ago))
 
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "blobs", "gc"],
+        [sys.executable, "-m", "api.cli.commands", "blobs", "gc"],
         env=cli_env(services.settings),
         capture_output=True,
         text=True,

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from api.services import BlockingResources, Services
+from api.composition.services import BlockingResources, Services
 from application.ports import BlobItem
 from application.service import ResourceService
 from domain.resource import resource_uuid

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from tests.e2e.flows import create
 from tests.e2e.servers import free_port, serve_process
 from tests.feed import caught_up, running, wait_until

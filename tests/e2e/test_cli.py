@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.cli import main
-from api.services import Services
+from api.cli.commands import main
+from api.composition.services import Services
 from tests.storage import TEST_SIGNING_KEY
 from tests.storage import cli_env as process_env
 
@@ -73,7 +73,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """`resources ARGUMENTS` in a process of its own, as an operator runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *arguments],
+        [sys.executable, "-m", "api.cli.commands", *arguments],
         env=env,
         cwd=cwd,
         capture_output=True,

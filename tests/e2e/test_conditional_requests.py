@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from domain.resource import resource_uuid
 from tests.e2e.flows import create, error
 

@@ -13,7 +13,7 @@ import httpx
 import msgspec
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from tests.e2e.flows import create, error
 from tests.e2e.servers import free_port, serving
 from tests.feed import caught_up, running, wait_until

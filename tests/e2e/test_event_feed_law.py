@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 import httpx
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from tests.e2e.servers import free_port, serve_process
 from tests.feed import caught_up, running, wait_until
 from tests.sse import StreamReader

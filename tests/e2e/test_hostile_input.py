@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from tests.e2e.conftest import PROJECT
 from tests.e2e.flows import create, uploaded
 

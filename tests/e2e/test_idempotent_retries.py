@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from api.services import Services
+from api.composition.services import Services
 from domain.resource import resource_uuid
 from tests.e2e.flows import create, error
 from tests.e2e.servers import free_port, wait_until_healthy
@@ -132,7 +132,15 @@ def test_a_server_killed_mid_request_never_lets_a_retry_change_twice(
     interrupted: list[int] = []
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "api.cli.commands",
+            "serve",
+            "--no-projections",
+            "--port",
+            str(port),
+        ],
         env=cli_env(services.settings),
     )
     base = f"http://127.0.0.1:{port}"

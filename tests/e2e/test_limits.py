@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from tests.e2e.flows import create, error
 from tests.e2e.servers import free_port, wait_until_healthy
 from tests.storage import cli_env
@@ -29,7 +29,15 @@ def strict_server(services: Services) -> Iterator[str]:
         "METRICS_TOKEN": "scrape-me",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "api.cli.commands",
+            "serve",
+            "--no-projections",
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -19,7 +19,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from api.services import Services
+from api.composition.services import Services
 from tests.storage import empty
 
 NAMES = st.text(

@@ -17,8 +17,8 @@ from msgspec.structs import replace
 from psycopg.sql import SQL, Identifier
 
 from adapters.event_store import append_function_name
-from api.cli import main
-from api.services import Services
+from api.cli.commands import main
+from api.composition.services import Services
 from tests.e2e.flows import create
 from tests.e2e.servers import free_port, wait_until_healthy
 from tests.feed import caught_up, running, wait_until
@@ -189,7 +189,15 @@ def test_logs_are_json_lines_with_what_an_operator_needs_and_no_secret(
     port = free_port()
     env = {**cli_env(services.settings), "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "api.cli.commands",
+            "serve",
+            "--no-projections",
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from domain.resource import resource_uuid
 from tests.e2e.flows import create, error, upload
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from msgspec import UNSET, UnsetType
 
-from api.services import Services
+from api.composition.services import Services
 from application.access import Caller, key_digest
 from application.commands import UpdateResource
 from domain.resource import resource_uuid

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from api.cli import FIRST_PROJECT, FIRST_USER
-from api.errors import CODES
-from api.services import Services
+from api.cli.commands import FIRST_PROJECT, FIRST_USER
+from api.composition.services import Services
+from api.http.errors import CODES
 from tests.buckets import create_bucket, s3_env, s3_server
 from tests.e2e.servers import free_port, wait_until_healthy
 from tests.feed import caught_up, running, wait_until
@@ -71,7 +71,15 @@ def started_service(
     errors = workdir / "serve.err"
     with output.open("w") as stdout, errors.open("w") as stderr:
         server = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "api.cli.commands",
+                "serve",
+                "--no-projections",
+                "--port",
+                str(port),
+            ],
             env=env,
             stdout=stdout,
             stderr=stderr,

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from adapters.tracing import stop_tracing_database_calls
-from api.services import Services
+from api.composition.services import Services
 from tests.e2e.flows import create
 from tests.e2e.servers import free_port, serving
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.services import Services
+from api.composition.services import Services
 from domain.resource import resource_uuid
 from tests.e2e.flows import create
 from tests.e2e.servers import describe_concurrently, free_port, wait_until_healthy
@@ -24,7 +24,15 @@ def two_servers(services: Services) -> Iterator[list[str]]:
     ports = [free_port(), free_port()]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--no-projections", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "api.cli.commands",
+                "serve",
+                "--no-projections",
+                "--port",
+                str(port),
+            ],
             env=env,
         )
         for port in ports

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from api.services import Services
+from api.composition.services import Services
 from tests.e2e.flows import confirm, create, error, upload, uploaded
 
 FIFTY_MB = 50 * 1024 * 1024

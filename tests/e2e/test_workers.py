@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from api.services import Services
+from api.composition.services import Services
 from domain.resource import resource_uuid
 from tests.e2e.flows import create
 from tests.e2e.servers import describe_concurrently, free_port, wait_until_healthy
@@ -32,7 +32,7 @@ def test_two_workers_share_a_port_lose_no_update_and_stop_together(
     port = free_port()
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "api.cli", "serve", "--no-projections"),
+            *(sys.executable, "-m", "api.cli.commands", "serve", "--no-projections"),
             *("--port", str(port), "--workers", "2"),
         ],
         env=cli_env(services.settings),
@@ -68,7 +68,7 @@ def test_workers_that_cannot_start_end_the_server_with_an_error(
         port = taken.getsockname()[1]
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "api.cli", "serve", "--no-projections"),
+                *(sys.executable, "-m", "api.cli.commands", "serve", "--no-projections"),
                 *("--port", str(port), "--workers", "2"),
             ],
             env=cli_env(services.settings),

@@ -138,7 +138,7 @@ def serve(url: str, port: int, data_dir: str, **env: str) -> subprocess.Popen[by
         **env,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "api.cli.commands", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -7,7 +7,7 @@ from typing import Any
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
-from api.services import Services
+from api.composition.services import Services
 from projections.resources import ResourcesProjection
 
 REPLAY_TABLE = "resources_replayed"

@@ -11,7 +11,7 @@ import time
 import pytest
 from eventsourcing.tests.persistence import TrackingRecorderTestCase
 
-from api.services import Services
+from api.composition.services import Services
 from projections.activity import COUNT_BOUND, UPSTREAM, ActivityFilter, ActivityView
 from projections.resources import is_resource_event
 from tests.acting import Acting
@@ -109,7 +109,9 @@ def test_two_runners_at_once_only_one_processes(services: Services, acting: Acti
 def runner_process(services: Services) -> subprocess.Popen[bytes]:
     """`resources projections run` in its own process, as an operator starts it."""
     env = cli_env(services.settings)
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "projections", "run"], env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "api.cli.commands", "projections", "run"], env=env
+    )
 
 
 def test_a_standby_runner_takes_over_when_the_active_one_is_killed(
@@ -142,7 +144,7 @@ def test_a_runner_killed_mid_batch_resumes_without_loss_or_duplicates(
         acting.update(PROJECT, "u", resource_id, name=f"g{number}")
         acting.update(PROJECT, "u", resource_id, description="d")
     env = cli_env(services.settings)
-    command = [sys.executable, "-m", "api.cli", "projections", "run"]
+    command = [sys.executable, "-m", "api.cli.commands", "projections", "run"]
     runner = subprocess.Popen(command, env=env)
     try:
         wait_until(lambda: (services.activity.max_tracking_id(UPSTREAM) or 0) > 0, timeout=30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from api.services import Services
+from api.composition.services import Services
 from application.commands import UpdateResource
 from domain.resource import Resource
 from tests.acting import Acting

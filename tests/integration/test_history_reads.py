@@ -10,7 +10,7 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 
 from adapters.event_history import PostgresEventHistory
-from api.services import Services
+from api.composition.services import Services
 from application.errors import Unauthenticated
 from application.ports import StreamStretch
 from domain.resource import Resource, resource_uuid

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from concurrent.futures import ThreadPoolExecutor
 
-from api.services import Services
+from api.composition.services import Services
 from application.errors import ConcurrentUpdate
 from domain.errors import DomainError
 from projections.rebuild_targets import ResourcesRebuild

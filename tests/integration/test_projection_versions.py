@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper
 
 from adapters.schema import live_version
-from api.services import Services
+from api.composition.services import Services
 from application.access import Caller, key_digest
 from application.commands import UpdateResource
 from projections.resources import (

@@ -26,7 +26,7 @@ from psycopg.adapt import Transformer
 from psycopg.sql import SQL, Composed, Literal
 
 from adapters.event_history import PostgresEventHistory
-from api.services import Services
+from api.composition.services import Services
 from application.access import key_digest
 from domain.resource import resource_uuid
 from projections.activity import ActivityFilter

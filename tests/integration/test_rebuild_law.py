@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.services import BlockingResources, Services
+from api.composition.services import BlockingResources, Services
 from application.errors import ResourceNotFound
 from domain.errors import DomainError
 from tests.acting import Acting

@@ -15,7 +15,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from psycopg import Cursor
 
-from api.services import Services
+from api.composition.services import Services
 from projections.rebuild import (
     RebuildOutcome,
     RebuildProgress,
@@ -38,7 +38,7 @@ def cli_env(services: Services) -> dict[str, str]:
 
 
 def rebuild_command(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "api.cli", "projections", "rebuild", *arguments]
+    return [sys.executable, "-m", "api.cli.commands", "projections", "rebuild", *arguments]
 
 
 def rebuild_to_the_end(services: Services, *arguments: str) -> subprocess.CompletedProcess[str]:

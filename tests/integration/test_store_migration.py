@@ -8,7 +8,7 @@ import threading
 from psycopg.sql import SQL, Identifier
 
 from adapters.event_store import append_function_name
-from api.services import Services
+from api.composition.services import Services
 from tests.previous_release import PREVIOUS_RELEASE_APPEND
 from tests.seeding import seed
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from api.services import Services
+from api.composition.services import Services
 from domain.resource import Actor, Resource, resource_uuid
 from tests.acting import Acting
 from tests.seeding import seed

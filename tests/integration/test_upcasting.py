@@ -6,7 +6,7 @@ import json
 
 from eventsourcing.persistence import StoredEvent
 
-from api.services import Services
+from api.composition.services import Services
 from domain.resource import Resource, resource_uuid
 from tests.acting import Acting
 from tests.integration.read_models import rows

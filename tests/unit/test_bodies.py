@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.bodies import check_body, check_fully
-from api.errors import ApiError
-from api.schemas import CreateResourceBody, UpdateResourceBody
+from api.http.bodies import check_body, check_fully
+from api.http.errors import ApiError
+from api.http.schemas import CreateResourceBody, UpdateResourceBody
 
 SCHEMAS = (CreateResourceBody, UpdateResourceBody)
 FIELDS = ("name", "description", "status", "mime_type", "size_bytes", "url", "project_id", "x")

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.signing import content_disposition
+from api.composition.signing import content_disposition
 
 SHAPE = re.compile(
     r"""attachment; filename="([ -!#-$&-\[\]-~]*)"; filename\*=UTF-8''([A-Za-z0-9%._~-]+)"""

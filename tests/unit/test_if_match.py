@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.conditions import ANY_VERSION, parse_if_match
-from api.errors import ApiError
+from api.http.conditions import ANY_VERSION, parse_if_match
+from api.http.errors import ApiError
 
 
 def test_without_the_header_any_version_is_allowed_unconditionally() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
-from api.logs import REQUEST_ID, bind_request, configure, log_request
+from api.observability.logs import REQUEST_ID, bind_request, configure, log_request
 from application.access import ACTING, Principal
 
 
@@ -43,7 +43,7 @@ def test_an_error_in_a_request_is_logged_with_its_request_id_and_traceback(
     try:
         raise RuntimeError("boom")
     except RuntimeError:
-        logging.getLogger("api.errors").exception("unhandled error on %s %s", "PATCH", "/x")
+        logging.getLogger("api.http.errors").exception("unhandled error on %s %s", "PATCH", "/x")
 
     line = last_line(logged)
     assert (line["level"], line["request_id"]) == ("error", "req-7")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import structlog
 
-from api.app import create_app
-from api.logs import configure as configure_logging
-from api.settings import Settings, SettingsError
+from api.composition.settings import Settings, SettingsError
+from api.http.app import create_app
+from api.observability.logs import configure as configure_logging
 
 
 def settings(tmp_path: Path, **env: str) -> Settings:

@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from api.signing import ContentLinks, SignatureRejected, UrlSigner
+from api.composition.signing import ContentLinks, SignatureRejected, UrlSigner
 from projections.resources import ResourceRecord
 from tests.fakes import MemoryBlobStore
 

@@ -1,0 +1,274 @@
+"""`/api/resources`: register, read, list, change and delete resources."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import JSONBody, QueryParameter
+from msgspec import UNSET
+
+from api.http.auth import caller
+from api.http.conditions import AnyVersion, parse_if_match
+from api.http.controllers import allow
+from api.http.errors import ApiError, error_responses
+from api.http.idempotency import idempotency_key
+from api.http.parameters import (
+    DATE_TIME,
+    MAX_ID,
+    WHOLE_NUMBERS,
+    Page,
+    PerPage,
+    ResourceId,
+    WholeNumber,
+    existing_id,
+    id_or_none,
+    parse_rfc3339,
+    whole_numbers,
+)
+from api.http.representation import etag, outcome_response, resource_out, resource_response
+from api.http.schemas import (
+    CreateResourceBody,
+    Pagination,
+    ResourceEnvelope,
+    ResourceListEnvelope,
+    ResourcesData,
+    UpdateResourceBody,
+)
+from api.http.wiring import history_of, resources_of, services_of
+from api.observability.raw_headers import header
+from application.commands import DeleteResource, RegisterResource, UpdateResource
+from application.errors import VersionMismatch
+from domain.resource import Resource
+from projections.resources import record_of
+
+JSON_BODY = "json_body"
+"""Handler option: the Struct a JSON body must strictly fit (see `api.http.app.admit`)."""
+
+
+def require_json(request: Request[Any, Any, Any]) -> None:
+    """A body that says it is something other than JSON is refused with 415."""
+    raw = header(request.scope, b"content-type")
+    if raw is None:
+        return
+    media_type = raw.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise ApiError(415, "Send the body as application/json.")
+
+
+def expected_versions(request: Request[Any, Any, Any]) -> frozenset[int] | None:
+    condition = parse_if_match(header(request.scope, b"if-match"))
+    return None if isinstance(condition, AnyVersion) else condition
+
+
+@contextmanager
+def version_preconditions() -> Iterator[None]:
+    """A failed If-Match is a 412 that names the current version."""
+    try:
+        yield
+    except VersionMismatch as mismatch:
+        raise ApiError(
+            412,
+            f"The resource has changed: it is at version {mismatch.current_version}.",
+            headers={"ETag": etag(mismatch.current_version)},
+        ) from None
+
+
+class ResourceController(Controller):
+    path = "/api/resources"
+    tags = ["resources"]  # noqa: RUF012 - Litestar reads it as a class attribute
+    security = [{"BearerAuth": []}]  # noqa: RUF012
+
+    options = allow("/", "/{resource_id:int}")
+
+    @post(
+        "/",
+        operation_id="createResource",
+        summary="Register a file to upload, or a link",
+        opt={JSON_BODY: CreateResourceBody},
+        status_code=201,
+        responses=error_responses(
+            400,
+            401,
+            (409, "The key was revoked, or the Idempotency-Key's outcome expired, meanwhile"),
+            413,
+            415,
+            (
+                422,
+                "A body that breaks a rule (also: size_bytes above MAX_UPLOAD_BYTES, another"
+                " project_id), or an Idempotency-Key used for another request",
+            ),
+            503,
+        ),
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CreateResourceBody],
+    ) -> Response[ResourceEnvelope]:
+        services, resources = services_of(request), resources_of(request)
+        command = RegisterResource(
+            **msgspec.structs.asdict(data),
+            idempotency=idempotency_key(request, data),
+        )
+        outcome = await resources.register(caller(request), command)
+        return outcome_response(outcome, services.links)
+
+    @get(
+        "/",
+        operation_id="listResources",
+        summary="The project's resources, newest first",
+        responses=error_responses(400, 401, 503),
+    )
+    async def list_resources(
+        self,
+        request: Request[Any, Any, Any],
+        page: Page = 1,
+        per_page: PerPage = 20,
+        status: Annotated[
+            Literal["uploaded", "pending", "all"], QueryParameter(description="Which resources")
+        ] = "uploaded",
+    ) -> ResourceListEnvelope:
+        services = services_of(request)
+        found = await resources_of(request).page(caller(request), status, page, per_page)
+        return ResourceListEnvelope(
+            data=ResourcesData(
+                resources=[resource_out(record, services.links) for record in found.resources]
+            ),
+            pagination=Pagination(
+                page=page,
+                per_page=per_page,
+                total=found.total,
+                total_pages=math.ceil(found.total / per_page),
+            ),
+        )
+
+    @get(
+        "/{resource_id:int}",
+        operation_id="getResource",
+        summary="One resource, now or as it was at a version or time",
+        type_decoders=WHOLE_NUMBERS,
+        responses=error_responses(
+            (400, "A malformed version or as_of, or both given"),
+            401,
+            (404, "No such resource, or not at that version or time"),
+            503,
+        ),
+    )
+    async def get_resource(
+        self,
+        request: Request[Any, Any, Any],
+        resource_id: ResourceId,
+        version: Annotated[
+            WholeNumber | None,
+            QueryParameter(
+                description="The resource as it was after its N-th event (not with as_of)",
+                schema_extra=whole_numbers(1, MAX_ID),
+            ),
+        ] = None,
+        as_of: Annotated[
+            str | None,
+            QueryParameter(
+                description="The resource as it was at this RFC 3339 time (not with version)",
+                schema_extra=DATE_TIME,
+            ),
+        ] = None,
+    ) -> Response[ResourceEnvelope]:
+        services, resources = services_of(request), resources_of(request)
+        if version is None and as_of is None:
+            _, record = await resources.get(caller(request), id_or_none(resource_id))
+            return resource_response(record, services.links)
+        past = await _in_the_past(request, resource_id, version, as_of)
+        return resource_response(record_of(past), services.links, offer_upload=False)
+
+    @patch(
+        "/{resource_id:int}",
+        operation_id="updateResource",
+        summary="Rename, describe, or confirm the upload; returns the state after it",
+        opt={JSON_BODY: UpdateResourceBody},
+        responses=error_responses(
+            (400, "A malformed If-Match or Idempotency-Key, or a body that is not JSON"),
+            401,
+            (404, "No such resource, or it has been deleted"),
+            (
+                409,
+                "upload_incomplete: nothing was uploaded to confirm; size_mismatch: the upload"
+                " is not the declared size; conflict: the resource kept changing (retry)",
+            ),
+            412,
+            (413, "A JSON body over 1 MiB, or confirming an upload over MAX_UPLOAD_BYTES"),
+            415,
+            (422, "A body that breaks a rule, or an Idempotency-Key used for another request"),
+            (503, "The database or the blob store (while confirming) cannot be reached"),
+        ),
+    )
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        resource_id: ResourceId,
+        data: JSONBody[UpdateResourceBody],
+    ) -> Response[ResourceEnvelope]:
+        services = services_of(request)
+        changes = msgspec.structs.asdict(data)
+        confirm_upload = changes.pop("status") is not UNSET
+        command = UpdateResource(
+            **changes,
+            resource_id=id_or_none(resource_id),
+            expected_versions=expected_versions(request),
+            confirm_upload=confirm_upload,
+            idempotency=idempotency_key(request, data),
+        )
+        with version_preconditions():
+            outcome = await resources_of(request).update(caller(request), command)
+        return outcome_response(outcome, services.links)
+
+    @delete(
+        "/{resource_id:int}",
+        operation_id="deleteResource",
+        summary="Delete the resource and its bytes; its history stays",
+        responses=error_responses(
+            (400, "A malformed If-Match"),
+            401,
+            (404, "No such resource, or it has already been deleted"),
+            409,
+            412,
+            (503, "The database cannot be reached (the blob store's bytes may wait for gc)"),
+        ),
+    )
+    async def delete_resource(
+        self,
+        request: Request[Any, Any, Any],
+        resource_id: ResourceId,
+    ) -> None:
+        command = DeleteResource(
+            resource_id=id_or_none(resource_id), expected_versions=expected_versions(request)
+        )
+        with version_preconditions():
+            await resources_of(request).delete(caller(request), command)
+
+
+async def _in_the_past(
+    request: Request[Any, Any, Any], resource_id: int, version: int | None, as_of: str | None
+) -> Resource:
+    """GET with ?version or ?as_of: the resource rebuilt from its events.
+
+    The answers come in the order of a lookup of the key first: 401, then 404 for an id
+    out of range, then 400 for the parameters, then the resource's own 404."""
+    who = caller(request)
+    try:
+        if version is not None and as_of is not None:
+            raise ApiError(400, "Ask for either version or as_of, not both.")
+        moment = None if as_of is None else parse_rfc3339(as_of, "as_of")
+    except ApiError:
+        await resources_of(request).authenticate(who)
+        existing_id(resource_id)
+        raise
+    history, past_id = history_of(request), id_or_none(resource_id)
+    if moment is not None:
+        return await history.as_of(who, past_id, moment)
+    assert version is not None
+    return await history.at_version(who, past_id, version)

@@ -1,0 +1,150 @@
+"""Path and query parameters that several endpoints share, with their exact bounds."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from litestar.params import PathParameter, QueryParameter
+
+from api.http.errors import ApiError, not_found
+from api.http.schemas import ErrorDetail
+
+MAX_ID = 2**63 - 1
+"""Ids, versions and sizes are PostgreSQL bigints."""
+MAX_PER_PAGE = 100
+MAX_PAGE = MAX_ID // MAX_PER_PAGE
+"""The last page whose offset is still a bigint, whatever the page size."""
+
+
+def whole_numbers(low: int, high: int) -> dict[str, Any]:
+    """The OpenAPI schema of a bounded integer parameter. Litestar writes `ge` and `le`
+    as floats, and a float cannot hold MAX_PAGE (9.223372036854776e16 is 2 more):
+    the schema gets the bounds as integers instead."""
+    return {"type": "integer", "format": "int64", "minimum": low, "maximum": high}
+
+
+ResourceId = Annotated[
+    int, PathParameter(description="The resource's id", schema_extra=whole_numbers(1, MAX_ID))
+]
+"""An id out of range names no resource: 404, as for an id that was never allocated."""
+Page = Annotated[
+    int,
+    QueryParameter(
+        ge=1, le=MAX_PAGE, description="The page, from 1", schema_extra=whole_numbers(1, MAX_PAGE)
+    ),
+]
+PerPage = Annotated[
+    int,
+    QueryParameter(
+        ge=1,
+        le=MAX_PER_PAGE,
+        description="Items per page, 1 to 100",
+        schema_extra=whole_numbers(1, MAX_PER_PAGE),
+    ),
+]
+
+
+class WholeNumber(int):
+    """An optional integer query parameter from 1 to MAX_ID, read strictly.
+
+    Declared `int | None`, Litestar reads `?version=null` as no version at all
+    (msgspec's lax conversion of "null" for an optional value); declared
+    `WholeNumber | None`, the value goes through `whole_number` instead, and
+    anything but a whole number in range is a 400 like any other bad value.
+    """
+
+
+def whole_number(kind: type, value: Any) -> WholeNumber:
+    """The type decoder of `WholeNumber` (see `WHOLE_NUMBERS`)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        number = int(value)
+        if 1 <= number <= MAX_ID:
+            return WholeNumber(number)
+    raise ValueError(f"must be a whole number from 1 to {MAX_ID}")
+
+
+WHOLE_NUMBERS = [(lambda kind: kind is WholeNumber, whole_number)]
+"""The `type_decoders` of a handler with a `WholeNumber` parameter."""
+
+DATE_TIME = {"type": "string", "format": "date-time"}
+"""The schema of a time parameter: RFC 3339 with a zone (see `parse_rfc3339`)."""
+PLAIN_TEXT = {"type": "string", "pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"}
+"""The schema of a text filter: no control characters (see `plain_text`)."""
+
+
+def id_or_none(resource_id: int) -> int:
+    """The id to look up: 0 (which names nothing) for one out of range."""
+    return resource_id if 1 <= resource_id <= MAX_ID else 0
+
+
+def existing_id(resource_id: int) -> int:
+    """Ids are 1 to 2^63-1; anything else names no resource."""
+    if not 1 <= resource_id <= MAX_ID:
+        raise not_found()
+    return resource_id
+
+
+def plain_text(value: str | None, name: str) -> str | None:
+    """A filter's text: control characters (NUL among them) are a 400."""
+    if value is not None and any(unicodedata.category(char) == "Cc" for char in value):
+        raise ApiError(
+            400,
+            f"{name} must not contain control characters.",
+            details=[ErrorDetail(field=name, message="contains control characters")],
+        )
+    return value
+
+
+_RFC3339 = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})"
+    r":(?P<second>[0-9]{2})(?P<fraction>\.[0-9]+)?(?P<zone>[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+"""RFC 3339's date-time (section 5.6): the `date-time` format of the OpenAPI document."""
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _rfc3339(value: str) -> datetime | None:
+    """The moment an RFC 3339 date-time names; None if it is not one.
+
+    Exactly the strings the JSON Schema `date-time` format takes: `t` and `z` in
+    lower case too, any number of fraction digits, a leap second (`:60`) only at
+    23:59 UTC (read as the last microsecond of that minute), and the year 0000,
+    before the first moment Python can hold (read as that first moment: every
+    event is later).
+    """
+    found = _RFC3339.fullmatch(value)
+    if found is None:
+        return None
+    date, hour, minute, second = found.group("date", "hour", "minute", "second")
+    zone = found.group("zone").upper().replace("Z", "+00:00")
+    offset = (int(zone[1:3]) * 60 + int(zone[4:])) * (-1 if zone[0] == "-" else 1)
+    if int(zone[4:]) > 59:
+        return None
+    leap = second == "60"
+    if leap and (int(hour) * 60 + int(minute) - offset) % 1440 != 23 * 60 + 59:
+        return None
+    year_zero = date.startswith("0000")
+    text = (
+        f"{'2000' + date[4:] if year_zero else date}T{hour}:{minute}:{'59' if leap else second}"
+        f"{'.999999' if leap else found.group('fraction') or ''}{zone}"
+    )
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return _EARLIEST if year_zero else moment
+
+
+def parse_rfc3339(value: str, name: str) -> datetime:
+    plain_text(value, name)
+    moment = _rfc3339(value)
+    if moment is None:
+        raise ApiError(
+            400,
+            f"{name} must be an RFC 3339 time with a zone, such as 2026-11-28T09:30:00Z.",
+            details=[ErrorDetail(field=name, message="is not an RFC 3339 date-time")],
+        )
+    return moment
