@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from adapters.read_models.activity import ActivityView, entry_of
 from adapters.resource_store import PostgresResourceStore
 from application.feed import FeedFilter
-from projections.activity import ActivityEntry, ActivityFilter, ActivityPage, ActivityView, entry_of
+from projections.activity import ActivityEntry, ActivityFilter, ActivityPage
 
 
 class PostgresActivityReads:

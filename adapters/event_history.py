@@ -18,12 +18,12 @@ from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg.sql import SQL, Identifier
 
+from adapters.read_models.timeline import TIMELINE_TABLE
 from adapters.resource_store import PostgresResourceStore, live_key
 from application.access import Caller, Principal
 from application.errors import Unauthenticated
 from application.ports import StreamStretch
 from domain.resource import resource_uuid
-from projections.timeline import TIMELINE_TABLE
 
 
 class PostgresEventHistory:

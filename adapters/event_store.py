@@ -6,7 +6,7 @@ transaction, so concurrent appends commit together. Requests call it from
 `PostgresResourceStore.append` (one statement with the read models and the guard);
 the library's `insert_events` calls it here, after writing the same inline read
 models in the same transaction. Reads of "the events after a position" go through
-the commit-ordered reader (`projections.reader`), which never passes over an
+the commit-ordered reader (`adapters.read_models.reader`), which never passes over an
 event that commits late.
 """
 
@@ -29,9 +29,9 @@ from eventsourcing.utils import get_topic, retry
 from psycopg import Cursor
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
+from adapters.read_models.reader import CommitOrderedReader
 from application.service import SNAPSHOT_INTERVAL
 from domain.resource import Resource
-from projections.reader import CommitOrderedReader
 
 GUARD_REFUSED = "RSG01"
 """The SQLSTATE the append function raises when its guard is false."""

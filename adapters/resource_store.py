@@ -36,6 +36,9 @@ from psycopg.types.datetime import TimestamptzLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from adapters.event_store import GUARD_REFUSED, ProjectingApplicationRecorder, append_function_name
+from adapters.read_models.counts import total as kept_total
+from adapters.read_models.resources import ResourcesProjection
+from adapters.read_models.timeline import TimelineProjection
 from adapters.replica import WATCH_INTERVAL, ReplicaWatch, format_token, replica_reads
 from adapters.wakeup import Wakeup
 from application.access import Caller, Principal
@@ -47,9 +50,7 @@ from application.errors import (
 )
 from application.ports import Basis, Guard, Outcome, RememberedOutcome, ResourcePage, StatusFilter
 from domain.resource import Resource
-from projections.counts import total as kept_total
-from projections.resources import ResourceRecord, ResourcesProjection
-from projections.timeline import TimelineProjection
+from projections.resources import ResourceRecord
 
 ID_SEQUENCE = "resource_ids"
 OUTCOMES_TABLE = "idempotency_outcomes"
@@ -259,7 +260,7 @@ class PostgresResourceStore:
             " SELECT k.*, total.total, {row} FROM k CROSS JOIN total"
             " LEFT JOIN page r ON true ORDER BY r.id DESC"
         )
-        # The total is the kept count (projections/counts.py): a few rows read by key,
+        # The total is the kept count (adapters/read_models/counts.py): a few rows read by key,
         # however many resources the project has. The page's ids come from an
         # index-only scan of the project's (and status's) index, then its rows by
         # primary key: a deep page skips index entries, not rows, and never walks

@@ -25,23 +25,24 @@ from adapters.event_store import (
     append_function_name,
 )
 from adapters.keys import keys_table
+from adapters.read_models.activity import ACTIVITY_INDEXES, ActivityView
+from adapters.read_models.counts import (
+    COUNTS_TABLE,
+    counted_by_project_actor_and_type,
+    counted_by_status,
+    counts_table_statements,
+)
+from adapters.read_models.rebuild import STATE_TABLE, create_state_table_statements
+from adapters.read_models.resources import ResourcesProjection
+from adapters.read_models.tables import create_table_statements
+from adapters.read_models.timeline import TimelineProjection
 from adapters.resource_store import (
     ID_SEQUENCE,
     OUTCOMES_TABLE,
     id_sequence,
     outcomes_table,
 )
-from projections.activity import ACTIVITY_INDEXES, ActivityView
-from projections.counts import (
-    COUNTS_TABLE,
-    counted_by_project_actor_and_type,
-    counted_by_status,
-    counts_table_statements,
-)
-from projections.rebuild import STATE_TABLE, create_state_table_statements
-from projections.resources import ResourcesProjection
 from projections.shapes import TableShape, version_of_comment
-from projections.timeline import TimelineProjection
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def create_schema(
             append_function(recorder.events_table_name),
         ]
         if current is None:
-            statements[:0] = shape.create_statements()
+            statements[:0] = create_table_statements(shape)
         with datastore.transaction(commit=True) as curs:
             for statement in statements:
                 curs.execute(statement, prepare=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from contextvars import ContextVar
+from collections.abc import Callable
 
 from msgspec import Struct
 
@@ -31,13 +31,17 @@ class Caller(Struct, frozen=True, kw_only=True, gc=False):
     request_id: str | None = None
 
 
-ACTING: ContextVar[Principal | None] = ContextVar("acting", default=None)
-"""The principal the current request acts for, once known (its log line shows it)."""
+OnPrincipal = Callable[[Principal], None]
+"""Told whom the request acts for, once its key is known: the edge gives one at wiring
+time (its log lines name the key and project); the use cases reach for nothing."""
+
+
+def ignore_principal(_principal: Principal) -> None:
+    """The `OnPrincipal` of a service no edge watches."""
 
 
 def actor(principal: Principal, caller: Caller) -> Actor:
     """Who the events of this request record."""
-    ACTING.set(principal)
     return Actor(user_id=principal.user_id, key_id=principal.key_id, request_id=caller.request_id)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from eventsourcing.domain import Snapshot
 from msgspec import Struct
 
-from application.access import ACTING, Caller, Principal
+from application.access import Caller, OnPrincipal, Principal, ignore_principal
 from application.errors import ResourceNotFound
 from application.ports import EventHistory, StreamStretch
 from domain.resource import Resource, audited_state, field_changes
@@ -38,8 +38,9 @@ class ResourceHistory:
     """Reads the event stream of one resource, deleted ones included, for a caller whose
     key is looked up in the same read: a resource of another project is not found."""
 
-    def __init__(self, events: EventHistory) -> None:
+    def __init__(self, events: EventHistory, on_principal: OnPrincipal = ignore_principal) -> None:
         self._events = events
+        self._on_principal = on_principal
 
     async def _stretch(
         self, caller: Caller, resource_id: int, restore_at: int, until: int
@@ -47,7 +48,7 @@ class ResourceHistory:
         principal, found = await self._events.stretch(
             caller, resource_id, restore_at=restore_at, until=until
         )
-        ACTING.set(principal)
+        self._on_principal(principal)
         return principal, found
 
     def _restored(self, snapshot: Snapshot | None) -> Resource | None:
@@ -123,7 +124,7 @@ class ResourceHistory:
     async def as_of(self, caller: Caller, resource_id: int, moment: datetime) -> Resource:
         """The resource as it was at `moment`; 404 before it existed or once deleted."""
         principal, version = await self._events.version_at(caller, resource_id, moment)
-        ACTING.set(principal)
+        self._on_principal(principal)
         if version is None:
             raise ResourceNotFound(resource_id)
         return await self.at_version(caller, resource_id, version)

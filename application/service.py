@@ -27,7 +27,7 @@ from eventsourcing.domain import Aggregate, Snapshot
 from msgspec import UnsetType
 from msgspec.structs import replace
 
-from application.access import ACTING, Caller, Principal, actor
+from application.access import Caller, OnPrincipal, Principal, actor, ignore_principal
 from application.commands import (
     ChangeResource,
     DeleteResource,
@@ -124,24 +124,31 @@ class ResourceService:
         outcomes: IdempotencyRecords,
         blobs: BlobStore,
         max_upload_bytes: int,
+        on_principal: OnPrincipal = ignore_principal,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self._ids = ids
         self._outcomes = outcomes
         self.max_upload_bytes = max_upload_bytes
+        self._on_principal = on_principal
         self._turns = [asyncio.Lock() for _ in range(TURN_STRIPES)]
+
+    def _actor(self, principal: Principal, caller: Caller) -> Actor:
+        """Who the events of this request record; the edge learns whom it acts for."""
+        self._on_principal(principal)
+        return actor(principal, caller)
 
     # Reads
 
     async def authenticate(self, caller: Caller) -> Principal:
         principal = await self.store.authenticate(caller)
-        ACTING.set(principal)
+        self._on_principal(principal)
         return principal
 
     async def get(self, caller: Caller, resource_id: int) -> tuple[Principal, ResourceRecord]:
         principal, record = await self.store.load(caller, resource_id)
-        ACTING.set(principal)
+        self._on_principal(principal)
         if record is None:
             raise ResourceNotFound(resource_id)
         return principal, record
@@ -150,7 +157,7 @@ class ResourceService:
         self, caller: Caller, status: StatusFilter, page: int, per_page: int
     ) -> ResourcePage:
         principal, found = await self.store.page(caller, status, page, per_page)
-        ACTING.set(principal)
+        self._on_principal(principal)
         return found
 
     # Changes
@@ -175,7 +182,7 @@ class ResourceService:
         }
         facts["resource_id"] = await self._ids.next_id()
         facts["project_id"] = principal.project_id
-        facts["by"] = actor(principal, caller)
+        facts["by"] = self._actor(principal, caller)
         if command.url is None:
             resource = Resource.register_file(**facts)
         else:
@@ -315,7 +322,7 @@ class ResourceService:
                 if upload.size > self.max_upload_bytes:
                     raise UploadTooLarge(self.max_upload_bytes)
                 kept = replace(upload, name=self.blobs.object_name(row.id, upload))
-        decide(resource, actor(principal, caller), kept)
+        decide(resource, self._actor(principal, caller), kept)
         events = _events(resource)
         if not events:
             return Outcome(record=row), False

@@ -27,7 +27,9 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 
-from projections.resources import RESOURCES, ResourcesProjection
+from adapters.read_models.resources import ResourcesProjection
+from adapters.read_models.tables import create_table_statements
+from projections.resources import RESOURCES
 
 BASELINE_SECONDS = 20.0
 
@@ -109,7 +111,7 @@ class BaselineView(PostgresTrackingRecorder):
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        self.sql_create_statements.extend(RESOURCES.create_statements(self.table))
+        self.sql_create_statements.extend(create_table_statements(RESOURCES, self.table))
         self.projection: ResourcesProjection | None = None
         # The runner starts processing in its own thread as soon as it exists,
         # before the benchmark has handed the view its projection.

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from adapters.read_models.activity import UPSTREAM
 from api.composition.services import Services
 from bench.common import (
     child_process,
@@ -57,7 +58,6 @@ from bench.load import LoadResult, median, wrk
 from bench.patch import env_of, open_services
 from bench.seeding import seed_projects
 from domain.resource import Actor
-from projections.activity import UPSTREAM
 
 PROJECT = 4
 """The project whose key every request carries."""

@@ -13,7 +13,6 @@ from typing import Any
 
 import msgspec.inspect as mi
 from msgspec import Struct
-from psycopg.sql import SQL, Composed, Identifier, Literal
 
 _SQL_TYPES: dict[type[mi.Type], str] = {
     mi.IntType: "bigint",
@@ -74,38 +73,6 @@ class TableShape:
 
     def comment(self) -> str:
         return f"projection {self.name} version {self.version}"
-
-    def create_statements(self, table: str | None = None) -> list[Composed]:
-        """DDL for a table of this shape, under `table` (default: the live name)."""
-        table = table or self.name
-        name = Identifier(table)
-        definitions = [
-            SQL("{0} {1}{2}").format(
-                Identifier(column),
-                SQL(self.sql_types[column]),
-                SQL("" if column in self.nullable else " NOT NULL"),
-            )
-            for column in self.columns
-        ]
-        definitions.append(
-            SQL("PRIMARY KEY ({0})").format(SQL(", ").join(map(Identifier, self.primary_key)))
-        )
-        definitions.extend(SQL("UNIQUE ({0})").format(Identifier(column)) for column in self.unique)
-        statements = [
-            SQL("CREATE TABLE IF NOT EXISTS {name} ({definitions})").format(
-                name=name, definitions=SQL(", ").join(definitions)
-            ),
-            SQL("COMMENT ON TABLE {name} IS {comment}").format(
-                name=name, comment=Literal(self.comment())
-            ),
-        ]
-        statements.extend(
-            SQL("CREATE INDEX IF NOT EXISTS {index} ON {name} ({columns})").format(
-                index=Identifier(f"{table}_{suffix}"), name=name, columns=SQL(columns)
-            )
-            for suffix, columns in self.indexes
-        )
-        return statements
 
     def row(self, values: dict[str, Any]) -> Struct:
         return self.row_type(**values)

@@ -7,9 +7,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from adapters.read_models.activity import UPSTREAM
+from adapters.read_models.runner import ActivityRunner
 from api.composition.services import Services
-from projections.activity import UPSTREAM
-from projections.runner import ActivityRunner
 
 
 def caught_up(services: Services) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from adapters.database import database_url
+from adapters.read_models.rebuild import BATCH_SIZE, RebuildBusy, RebuildStopped, VerificationFailed
 from api.cli.progress import RebuildDisplay
 from api.cli.supervision import RunnerSupervisor, watch_parent
 from api.composition.services import Services
@@ -22,7 +23,6 @@ from api.composition.version import package_version
 from api.observability.logs import configure as configure_logging
 from application.errors import BlobStoreUnavailable
 from application.service import ResourceService
-from projections.rebuild import BATCH_SIZE, RebuildBusy, RebuildStopped, VerificationFailed
 
 REBUILDABLE = ("resources", "timeline", "activity")
 

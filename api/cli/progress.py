@@ -18,7 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from projections.rebuild import RebuildProgress
+from adapters.read_models.rebuild import RebuildProgress
 
 PLAIN_EVERY_SECONDS = 2.0
 

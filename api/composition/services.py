@@ -32,11 +32,19 @@ from adapters.event_history import PostgresEventHistory
 from adapters.event_store import RECORDER_TOPIC, ResourceEvents
 from adapters.file_blobs import FileBlobStore
 from adapters.keys import ApiKeys
+from adapters.read_models.activity import ActivityProjection, ActivityView
+from adapters.read_models.rebuild import BATCH_SIZE, Rebuildable, Rebuilder, RebuildProgress
+from adapters.read_models.rebuild_targets import ActivityRebuild, ResourcesRebuild, TimelineRebuild
+from adapters.read_models.resources import ResourcesProjection
+from adapters.read_models.runner import ActivityRunner
+from adapters.read_models.status import projection_status
+from adapters.read_models.timeline import TimelineProjection
 from adapters.resource_store import PostgresResourceStore, Replica
 from adapters.s3_blobs import S3BlobStore, s3_store
 from adapters.schema import create_schema
 from api.composition.settings import Settings, SettingsError
 from api.composition.signing import ContentLinks, UrlSigner
+from api.observability.logs import bind_principal
 from application.access import Caller
 from application.commands import DeleteResource, RegisterResource, UpdateResource
 from application.errors import DatabaseUnavailable
@@ -44,25 +52,9 @@ from application.history import HistoryPage, ResourceHistory
 from application.ports import ActivityReads, BlobStore, Outcome
 from application.service import ResourceService
 from domain.resource import Resource
-from projections.activity import (
-    ActivityFilter,
-    ActivityPage,
-    ActivityProjection,
-    ActivityView,
-    ResourceStates,
-)
-from projections.rebuild import (
-    BATCH_SIZE,
-    Rebuildable,
-    Rebuilder,
-    RebuildProgress,
-)
-from projections.rebuild_targets import ActivityRebuild, ResourcesRebuild, TimelineRebuild
-from projections.resources import ResourcesProjection
-from projections.runner import ActivityRunner
+from projections.activity import ActivityFilter, ActivityPage, ResourceStates
 from projections.shapes import TableShape
-from projections.status import ProjectionStatus, projection_status
-from projections.timeline import TimelineProjection
+from projections.status import ProjectionStatus
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -164,6 +156,7 @@ class Services:
             outcomes=store,
             blobs=self.blobs,
             max_upload_bytes=self.settings.max_upload_bytes,
+            on_principal=bind_principal,
         )
         return service, store
 
@@ -182,7 +175,8 @@ class Services:
                 self.events.mapper,
                 events_table=self.events.projecting_recorder.events_table_name,
                 snapshots_table=self._snapshots_table,
-            )
+            ),
+            on_principal=bind_principal,
         )
 
     @property

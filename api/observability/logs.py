@@ -27,12 +27,20 @@ import msgspec
 import structlog
 
 from api.observability.redaction import redact
-from application.access import ACTING
+from application.access import Principal
 
 Event = MutableMapping[str, Any]
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 """The id of the request being served (each request is a task with a context of its own)."""
+ACTING: ContextVar[Principal | None] = ContextVar("acting", default=None)
+"""The principal the current request acts for, once known (its log line shows it)."""
+
+
+def bind_principal(principal: Principal) -> None:
+    """The use cases' `on_principal`: later lines of this request name its key and project."""
+    ACTING.set(principal)
+
 
 _json_handler: list[logging.StreamHandler[Any]] = []
 """The handler `configure` made, when it renders JSON: the request line's fast path."""

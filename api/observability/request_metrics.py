@@ -17,9 +17,8 @@ from typing import Any
 from litestar.types import Message, Scope
 from prometheus_client import Counter, Histogram
 
-from api.observability.logs import log_request
+from api.observability.logs import ACTING, log_request
 from api.observability.request_ids import HEADER, request_id_of
-from application.access import ACTING
 
 APP_NAME = "resources"
 EXCLUDED = "/metrics"

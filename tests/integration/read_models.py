@@ -7,8 +7,8 @@ from typing import Any
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+from adapters.read_models.resources import ResourcesProjection
 from api.composition.services import Services
-from projections.resources import ResourcesProjection
 
 REPLAY_TABLE = "resources_replayed"
 

@@ -11,8 +11,9 @@ import time
 import pytest
 from eventsourcing.tests.persistence import TrackingRecorderTestCase
 
+from adapters.read_models.activity import COUNT_BOUND, UPSTREAM, ActivityView
 from api.composition.services import Services
-from projections.activity import COUNT_BOUND, UPSTREAM, ActivityFilter, ActivityView
+from projections.activity import ActivityFilter
 from projections.resources import is_resource_event
 from tests.acting import Acting
 from tests.feed import caught_up, running, wait_until

@@ -22,7 +22,7 @@ import pytest
 from psycopg.sql import SQL, Identifier
 
 from adapters.event_store import ProjectingApplicationRecorder, append_function_name
-from projections.reader import Batch, CommitOrderedReader, oldest_writer
+from adapters.read_models.reader import Batch, CommitOrderedReader, oldest_writer
 from tests.storage import library_datastore
 
 TABLE = "law_events"

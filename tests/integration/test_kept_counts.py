@@ -6,11 +6,11 @@ from __future__ import annotations
 import random
 from concurrent.futures import ThreadPoolExecutor
 
+from adapters.read_models.rebuild_targets import ResourcesRebuild
+from adapters.read_models.resources import ResourcesProjection
 from api.composition.services import Services
 from application.errors import ConcurrentUpdate
 from domain.errors import DomainError
-from projections.rebuild_targets import ResourcesRebuild
-from projections.resources import ResourcesProjection
 from tests.acting import Acting
 from tests.seeding import seed
 

@@ -14,7 +14,7 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 
 from adapters.event_store import ProjectingApplicationRecorder
-from projections.resources import ResourcesProjection
+from adapters.read_models.resources import ResourcesProjection
 from tests.storage import library_datastore
 
 EVENTS_TABLE = "contract_events"

@@ -11,18 +11,13 @@ import pytest
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper
 
+from adapters.read_models.resources import ResourcesProjection
+from adapters.read_models.tables import create_table_statements
 from adapters.schema import live_version
 from api.composition.services import Services
 from application.access import Caller, key_digest
 from application.commands import UpdateResource
-from projections.resources import (
-    RESOURCES,
-    Effect,
-    Insert,
-    ResourceRecord,
-    ResourcesProjection,
-    Update,
-)
+from projections.resources import RESOURCES, Effect, Insert, ResourceRecord, Update
 from tests.acting import Acting
 from tests.integration.read_models import rows
 
@@ -67,7 +62,7 @@ def back_to_the_current_version(services: Services) -> Iterator[None]:
     yield
     with services.datastore.transaction(commit=True) as curs:
         curs.execute("ALTER TABLE resources DROP COLUMN IF EXISTS name_length")
-        for statement in RESOURCES.create_statements():
+        for statement in create_table_statements(RESOURCES):
             curs.execute(statement)
 
 

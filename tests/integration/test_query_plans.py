@@ -26,11 +26,11 @@ from psycopg.adapt import Transformer
 from psycopg.sql import SQL, Composed, Literal
 
 from adapters.event_history import PostgresEventHistory
+from adapters.read_models.reader import CommitOrderedReader
 from api.composition.services import Services
 from application.access import key_digest
 from domain.resource import resource_uuid
 from projections.activity import ActivityFilter
-from projections.reader import CommitOrderedReader
 from tests.seeding import seed
 
 GUARDED = {"resources", "activity", "resources_events"}

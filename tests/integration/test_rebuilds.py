@@ -15,15 +15,15 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from psycopg import Cursor
 
-from api.composition.services import Services
-from projections.rebuild import (
+from adapters.read_models.rebuild import (
     RebuildOutcome,
     RebuildProgress,
     VerificationFailed,
     rebuilds_in_progress,
 )
-from projections.rebuild_targets import ResourcesRebuild
-from projections.resources import ResourcesProjection
+from adapters.read_models.rebuild_targets import ResourcesRebuild
+from adapters.read_models.resources import ResourcesProjection
+from api.composition.services import Services
 from tests.acting import Acting
 from tests.feed import caught_up, running, wait_until
 from tests.integration.read_models import replayed_rows, rows

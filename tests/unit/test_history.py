@@ -14,7 +14,7 @@ import pytest
 from msgspec.structs import replace
 
 from adapters.caching_store import CachingResourceStore
-from application.access import ACTING, Caller, Principal
+from application.access import Caller, Principal
 from application.commands import DeleteResource, RegisterResource, UpdateResource
 from application.errors import ResourceNotFound, Unauthenticated
 from application.history import HistoryPage, ResourceHistory
@@ -47,7 +47,8 @@ class World:
             "mallory-key", project_id=OTHER_PROJECT, user_id="mallory", key_id=2
         )
         self.events = MemoryEventHistory(self.store)
-        self.history = ResourceHistory(self.events)
+        self.acting: list[Principal] = []
+        self.history = ResourceHistory(self.events, on_principal=self.acting.append)
 
     def register(self, **fields: Any) -> int:
         command = replace(RegisterResource(name="n0", size_bytes=3), **fields)
@@ -238,9 +239,7 @@ def test_every_read_looks_up_the_key_first_and_names_whom_it_acts_for(world: Wor
         with pytest.raises(Unauthenticated):
             read()
 
-    async def acting_for() -> Principal | None:
-        with pytest.raises(ResourceNotFound):
-            await world.history.page(world.outsider, resource_id, 1, 20)
-        return ACTING.get()
+    with pytest.raises(ResourceNotFound):
+        run(world.history.page(world.outsider, resource_id, 1, 20))
 
-    assert run(acting_for()) == world.store.keys[world.outsider.digest]  # for the log line
+    assert world.acting == [world.store.keys[world.outsider.digest]]  # for the log line

@@ -11,8 +11,15 @@ from typing import Any
 import pytest
 import structlog
 
-from api.observability.logs import REQUEST_ID, bind_request, configure, log_request
-from application.access import ACTING, Principal
+from api.observability.logs import (
+    ACTING,
+    REQUEST_ID,
+    bind_principal,
+    bind_request,
+    configure,
+    log_request,
+)
+from application.access import Principal
 
 
 @pytest.fixture
@@ -64,7 +71,7 @@ def test_a_signed_url_in_a_record_is_redacted(logged: io.StringIO) -> None:
 
 def test_a_record_made_during_a_request_names_its_key_and_project(logged: io.StringIO) -> None:
     bind_request("req-8")
-    ACTING.set(Principal(key_id=3, project_id=4, user_id="u"))
+    bind_principal(Principal(key_id=3, project_id=4, user_id="u"))
     logging.getLogger("application.service").warning("the resource kept changing")
 
     line = last_line(logged)

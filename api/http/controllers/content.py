@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, get, put
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Stream
 
-from api.composition.services import Services
 from api.composition.signing import EXPIRY_DIGITS, SignatureRejected, content_disposition
 from api.http.controllers import allow
 from api.http.errors import ApiError, error_responses
@@ -18,6 +17,9 @@ from api.http.parameters import ResourceId, existing_id, whole_numbers
 from api.http.wiring import resources_of, services_of
 from application.errors import UploadElsewhere, UploadInProgress
 from domain.errors import AlreadyUploaded, LinkHasNoUpload, ResourceDeleted
+
+if TYPE_CHECKING:
+    from api.composition.services import Services
 
 # Read as text and checked by the signer (`api.composition.signing`): a URL without them, or with
 # values of another shape, is refused with 403 like any URL that is not signed.

@@ -14,8 +14,7 @@ from api.http.errors import error_responses, unauthorized
 from api.http.schemas import Health, Readiness, ReadinessCheck
 from api.http.wiring import REPLICA, metrics_of, services_of
 from application.errors import DatabaseUnavailable
-from projections.reader import Writer
-from projections.status import ProjectionStatus
+from projections.status import ProjectionStatus, Writer
 
 logger = logging.getLogger(__name__)
 

@@ -37,9 +37,10 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import Notification
-from msgspec import Struct
 from psycopg.rows import TupleRow
 from psycopg.sql import SQL, Composed, Identifier
+
+from projections.status import Writer
 
 SETTLE_WAIT = 1.0
 """How long a one-off read (`settled_after`) waits for a gap to settle before it
@@ -60,15 +61,6 @@ class Batch:
     notifications: list[Notification]
     held: bool
     """Whether the read stopped at a gap that has not settled (more is visible)."""
-
-
-class Writer(Struct, frozen=True, kw_only=True):
-    """The oldest transaction on the server that holds a transaction id."""
-
-    pid: int
-    age_seconds: float
-    database: str | None
-    state: str | None
 
 
 class CommitOrder:

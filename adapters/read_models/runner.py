@@ -20,8 +20,8 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
-from projections.activity import UPSTREAM, ActivityProjection, ActivityView
-from projections.reader import CommitOrderedReader
+from adapters.read_models.activity import UPSTREAM, ActivityProjection, ActivityView
+from adapters.read_models.reader import CommitOrderedReader
 
 logger = logging.getLogger(__name__)
 

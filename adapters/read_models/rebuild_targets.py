@@ -9,16 +9,21 @@ from eventsourcing.persistence import Notification
 from psycopg import Cursor
 from psycopg.sql import SQL, Composed, Identifier
 
-from projections.activity import (
+from adapters.read_models.activity import (
     ACTIVITY_TABLE,
     UPSTREAM,
     ActivityProjection,
     ActivityView,
     create_activity_statements,
 )
-from projections.counts import counted_by_project_actor_and_type, counted_by_status
-from projections.resources import ResourcesProjection
-from projections.timeline import TIMELINE_TABLE, TimelineProjection, create_timeline_statements
+from adapters.read_models.counts import counted_by_project_actor_and_type, counted_by_status
+from adapters.read_models.resources import ResourcesProjection
+from adapters.read_models.tables import create_table_statements
+from adapters.read_models.timeline import (
+    TIMELINE_TABLE,
+    TimelineProjection,
+    create_timeline_statements,
+)
 
 
 class InlineRebuild:
@@ -63,7 +68,8 @@ class ResourcesRebuild(InlineRebuild):
     def __init__(self, projection: ResourcesProjection) -> None:
         shape = projection.shape
         super().__init__(
-            projection, lambda table: [*shape.create_statements(table), *counted_by_status(table)]
+            projection,
+            lambda table: [*create_table_statements(shape, table), *counted_by_status(table)],
         )
         self.live_table = projection.shape.name
         key = projection.shape.primary_key[0]

@@ -25,8 +25,8 @@ from psycopg import Cursor
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composed, Identifier
 
-from projections.counts import rename_counts
-from projections.reader import CommitOrderedReader
+from adapters.read_models.counts import rename_counts
+from adapters.read_models.reader import CommitOrderedReader
 
 STATE_TABLE = "projection_rebuilds"
 BATCH_SIZE = 10_000

@@ -1,0 +1,2 @@
+"""The read models' PostgreSQL tables, and the processes that keep them: the SQL of
+`projections/`, whose row types and effects it carries out."""
