@@ -1,12 +1,39 @@
-"""If-Match (RFC 9110, section 13.1.1) for PATCH and DELETE."""
+"""If-Match (RFC 9110, section 13.1.1) for PATCH and DELETE, and the ETag it matches."""
 
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from litestar.params import HeaderParameter
 
 from api.http.errors import ApiError
 
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
+
+# The pattern of what `parse_if_match` takes, for the document. Its character classes are
+# written out (see `api.http.schemas`).
+HEADER_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0"
+r"""White space as the parser reads a header (`\s` and `str.strip()` over Latin-1)."""
+ENTITY_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+IF_MATCH_PATTERN = (
+    rf"^[{HEADER_SPACE}]*(?:\*|{ENTITY_TAG}(?:[{HEADER_SPACE}]*,[{HEADER_SPACE}]*{ENTITY_TAG})*"
+    rf"(?:[{HEADER_SPACE}]*,)?)[{HEADER_SPACE}]*$"
+)
+"""`*` or a comma-separated list of entity tags (RFC 9110), as `parse_if_match` parses it."""
+
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        description='Change only if the resource is at one of these versions (`"3"`, or a list;'
+        " weak tags never match), else 412; `*` matches any existing resource."
+        " A malformed value is a 400.",
+        schema_extra={"type": "string", "format": "entity-tags", "pattern": IF_MATCH_PATTERN},
+    ),
+]
+"""The If-Match a handler passes to `parse_if_match` (read as it is: the parser says
+what is malformed)."""
 
 
 MAX_DIGITS = 19

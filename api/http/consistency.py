@@ -17,29 +17,21 @@ from litestar.types import Message, Scope
 from adapters.replica import InvalidSessionToken, ReplicaRead, parse_token, replica_reads
 from adapters.resource_store import PostgresResourceStore
 from api.http.errors import ApiError
+from api.http.parameters import SESSION_TOKEN
 from application.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
-REPLICA_READS = frozenset(
-    {
-        "listResources",
-        "getResource",
-        "resourceHistory",
-        "projectActivity",
-        "eventFeed",
-        "eventStream",
-    }
-)
-"""The operations whose reads a replica may serve (and that take a Session-Token)."""
+REPLICA_READ = "session_token"
+"""The parameter of the handlers whose reads a replica may serve
+(`api.http.parameters.SessionToken`): a read that takes a write's Session-Token."""
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-SESSION_TOKEN = "Session-Token"  # noqa: S105 - a header's name
 HEADER_NAME = SESSION_TOKEN.lower().encode()
 
 
 def mark_reads(request: Request[Any, Any, Any]) -> None:
-    """Lets the replica serve this request's reads, if it is one of REPLICA_READS."""
-    if request.route_handler.operation_id not in REPLICA_READS:
+    """Lets the replica serve this request's reads, if its handler is a REPLICA_READ."""
+    if REPLICA_READ not in request.route_handler.parsed_fn_signature.parameters:
         return
     raw = request.headers.get(SESSION_TOKEN)
     try:

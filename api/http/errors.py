@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
-from api.http.schemas import ErrorBody, ErrorDetail, ErrorEnvelope
+from api.http.schemas import VERSION_TAG, ErrorBody, ErrorDetail, ErrorEnvelope, Header
 from application.errors import (
     BlobStoreUnavailable,
     ConcurrentUpdate,
@@ -89,12 +89,33 @@ ERRORS = {
     507: "The file store's disk has less free space than MIN_FREE_DISK_BYTES",
 }
 """What each error status means, unless an endpoint says more."""
+ERROR_HEADERS: dict[int, tuple[Header, ...]] = {
+    401: (
+        Header(
+            "WWW-Authenticate",
+            description="The scheme to authenticate with",
+            required=True,
+            schema={"type": "string", "enum": ["Bearer"]},
+        ),
+    ),
+    412: (VERSION_TAG,),
+    503: (
+        Header(
+            "Retry-After",
+            description="Seconds to wait: 2 for the database, 5 for the blob store (absent from"
+            " the HTTP server's own answer to too many connections)",
+            schema={"type": "integer", "minimum": 0},
+        ),
+    ),
+}
+"""The headers an error status carries, whichever endpoint answers it. A `ResponseSpec`
+has no headers: `api.http.openapi` adds them to the document."""
 
 
 def error_responses(*statuses: int | tuple[int, str]) -> dict[int, ResponseSpec]:
     """The OpenAPI description of an endpoint's errors: each status given (alone, or
-    with what it means there) and 500, each in the error envelope. `api.http.openapi`
-    adds the headers each status carries."""
+    with what it means there) and 500, each in the error envelope, with the headers
+    of `ERROR_HEADERS`."""
     described = dict(
         status if isinstance(status, tuple) else (status, ERRORS[status])
         for status in (*statuses, 500)

@@ -9,27 +9,47 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request
+from litestar.params import HeaderParameter
 from msgspec import Struct
 
 from api.http.errors import ApiError
-from api.observability.raw_headers import header
+from api.http.schemas import Header
 from application.commands import IdempotencyKey
 
-HEADER = "idempotency-key"
-_HEADER = HEADER.encode()
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+"""1 to 255 visible ASCII characters: the keys `idempotency_key` takes."""
+_KEY_SHAPE = re.compile(KEY_PATTERN)
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="1 to 255 visible ASCII characters. The same key with the same method, path"
+        " and body within 24 hours answers the first request's outcome"
+        " (`Idempotent-Replayed: true`); with another request, 422. A malformed value is a 400.",
+        schema_extra={"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN},
+    ),
+]
+"""The header as the handler takes it, for `idempotency_key` to check."""
 REPLAYED = "Idempotent-Replayed"
-_KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,255}")
+REPLAYED_HEADER = Header(
+    REPLAYED,
+    description="Sent when the response is the kept outcome of an earlier request with the"
+    " same Idempotency-Key",
+    schema={"type": "string", "enum": ["true"]},
+)
 
 
-def idempotency_key(request: Request[Any, Any, Any], body: Struct) -> IdempotencyKey | None:
-    """The request's Idempotency-Key with its fingerprint (of the method, the path and
-    the decoded body, encoded again: the same for the same fields however they were
-    sent); None without the header."""
-    key = header(request.scope, _HEADER)
+def idempotency_key(
+    request: Request[Any, Any, Any], key: str | None, body: Struct
+) -> IdempotencyKey | None:
+    """The request's Idempotency-Key (`key`, the header's value) with its fingerprint (of
+    the method, the path and the decoded body, encoded again: the same for the same
+    fields however they were sent); None without the header."""
     if key is None:
         return None
     if not _KEY_SHAPE.fullmatch(key):

@@ -1,4 +1,4 @@
-"""Path and query parameters that several endpoints share, with their exact bounds."""
+"""Parameters and headers that several endpoints share, with their exact bounds."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from litestar.params import PathParameter, QueryParameter
+from litestar.enums import ParamType
+from litestar.openapi.spec import Parameter, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
 from api.http.errors import ApiError, not_found
-from api.http.schemas import ErrorDetail
+from api.http.schemas import ErrorDetail, Header
+from api.observability.request_ids import _ACCEPTABLE
 
 MAX_ID = 2**63 - 1
 """Ids, versions and sizes are PostgreSQL bigints."""
@@ -45,6 +49,53 @@ PerPage = Annotated[
         schema_extra=whole_numbers(1, MAX_PER_PAGE),
     ),
 ]
+
+SESSION_TOKEN = "Session-Token"  # noqa: S105 - a header's name
+SESSION_TOKEN_PATTERN = r"^[0-9A-F]{1,8}/[0-9A-F]{1,8}$"  # noqa: S105
+"""A WAL position, as the primary writes it."""
+SessionToken = Annotated[
+    str | None,
+    HeaderParameter(
+        name=SESSION_TOKEN,
+        description="The Session-Token a write answered: with a read replica configured, the"
+        " read sees that write or a later state (from the replica once it has replayed it,"
+        " else from the primary). A malformed value is a 400.",
+        schema_extra={
+            "type": "string",
+            "format": "session-token",
+            "pattern": SESSION_TOKEN_PATTERN,
+        },
+    ),
+]
+"""The reads a replica may serve take it, as their `session_token`: that is how
+`api.http.consistency` knows them, and reads the header before the handler runs."""
+SESSION_TOKEN_ANSWERED = Header(
+    SESSION_TOKEN,
+    description="With a read replica configured (DATABASE_REPLICA_URL): send it back in a"
+    " read's Session-Token to see this write",
+    schema={"type": "string", "pattern": SESSION_TOKEN_PATTERN},
+)
+"""A write's answer carries it (`api.http.consistency.answer_token`)."""
+
+REQUEST_ID_PARAMETER = Parameter(
+    name="X-Request-ID",
+    param_in=ParamType.HEADER,
+    required=False,
+    description="The request's id, recorded with every event it appends and echoed in the"
+    " response: up to 128 of A-Za-z0-9._:/+=-. Any other value is replaced with a new id.",
+    schema=Schema(type=OpenAPIType.STRING),
+)
+REQUEST_ID = Header(
+    "X-Request-ID",
+    description="The request's id (the client's X-Request-ID if it is one of up to 128 of"
+    " A-Za-z0-9._:/+=-, else a new one)",
+    required=True,
+    schema={"type": "string", "pattern": f"^{_ACCEPTABLE.pattern}$"},
+)
+"""Every operation takes X-Request-ID and every answer carries it
+(`api.observability.request_ids`), a 503 of the HTTP server's own excepted.
+`api.http.openapi` adds them to every operation: as a handler's parameter, the
+header would be parsed on every request."""
 
 
 class WholeNumber(int):

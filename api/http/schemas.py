@@ -1,4 +1,5 @@
-"""The HTTP request and response bodies, as msgspec Structs.
+"""The HTTP request and response bodies, as msgspec Structs, and the shape of a
+response header.
 
 The OpenAPI document's component schemas are generated from these Structs by
 msgspec itself (see `api.http.openapi`), the library that also checks every request
@@ -11,9 +12,13 @@ what is wrong in its own words.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import msgspec
+from litestar.datastructures import ResponseHeader
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 from domain import rules
@@ -310,3 +315,50 @@ class ReadinessCheck(Schema, frozen=True, kw_only=True):
 class Readiness(Schema, frozen=True, kw_only=True):
     status: Literal["ready", "not_ready"]
     checks: list[ReadinessCheck]
+
+
+def component_schemas(names: Iterable[str], upload_limit: int | None) -> dict[str, Any]:
+    """msgspec's JSON Schemas of the named Structs (and of those they hold), for the
+    document's components (`api.http.openapi`); with the deployment's upload limit
+    (MAX_UPLOAD_BYTES) as the largest size_bytes, if given."""
+    structs = [found for name in names if isinstance(found := globals().get(name), type)]
+    _, components = msgspec.json.schema_components(
+        [found for found in structs if issubclass(found, Struct)],
+        ref_template="#/components/schemas/{name}",
+    )
+    if upload_limit is not None:
+        size = components["CreateResourceBody"]["properties"]["size_bytes"]
+        size["anyOf"][0]["maximum"] = upload_limit
+        size["description"] = (
+            f"The size the upload must have: at most {upload_limit} bytes (MAX_UPLOAD_BYTES)"
+        )
+    return components
+
+
+@dataclasses.dataclass(eq=False)  # ResponseHeader's equality and hash: by name
+class Header(ResponseHeader):
+    """A response header for the document, with its JSON Schema: in a handler's
+    `response_headers` (Litestar shows them on its success response), or an error
+    status's (`api.http.errors.ERROR_HEADERS`). The handler or a hook sets the
+    header itself; Litestar would take a schema only from a fixed value's type."""
+
+    documentation_only: bool = True
+    schema: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # Keywords of a query parameter, which Litestar sets and a header has not.
+        self.allow_empty_value = self.allow_reserved = None  # type: ignore[assignment]
+
+    def openapi(self) -> dict[str, Any]:
+        """The document's Header Object."""
+        return {"description": self.description, "required": self.required, "schema": self.schema}
+
+
+VERSION_TAG = Header(
+    "ETag",
+    description="The resource's version, as a strong entity tag",
+    required=True,
+    schema={"type": "string", "pattern": '^"[0-9]+"$'},
+)
+"""The ETag of a resource's answers, and of a 412 (the version it is at)."""

@@ -46,13 +46,14 @@ from schemathesis.core.failures import Failure
 
 from api.composition.signing import EXPIRY_DIGITS, UrlSigner
 from api.http.controllers.events import MAX_WAIT
+from api.http.idempotency import KEY_PATTERN
 
 Case: TypeAlias = AnyCase[Any]
 CONTENT = "/api/resources/{resource_id}/content"
 RESOURCE = "/api/resources/{resource_id}"
 FEED = "/api/events"
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+_IDEMPOTENCY_KEY = re.compile(KEY_PATTERN)
 _SIGNER = UrlSigner(bytes.fromhex(os.environ.get("CONTRACT_SIGNING_KEY", "")), "", ttl_seconds=3600)
 
 

@@ -17,13 +17,17 @@ import jsonschema_rs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import HeaderParameter
+from litestar.routes import HTTPRoute
 
 from api.composition.services import Services
-from api.http import openapi, schemas
-from api.http.conditions import parse_if_match
-from api.http.errors import ApiError
-from api.http.idempotency import _KEY_SHAPE
-from api.http.parameters import MAX_PAGE, MAX_PER_PAGE, _rfc3339
+from api.http import schemas
+from api.http.app import create_app
+from api.http.conditions import IF_MATCH_PATTERN, parse_if_match
+from api.http.errors import ERROR_HEADERS, ApiError
+from api.http.idempotency import _KEY_SHAPE, KEY_PATTERN
+from api.http.parameters import MAX_PAGE, MAX_PER_PAGE, REQUEST_ID, _rfc3339
 from api.observability.request_ids import _ACCEPTABLE
 from domain import rules
 from domain.errors import InvalidValue
@@ -210,6 +214,61 @@ def test_the_declared_size_is_at_most_the_upload_limit(
     assert size["anyOf"][0]["maximum"] == session_services.settings.max_upload_bytes
 
 
+def route_handlers(services: Services) -> Iterator[tuple[str, str, HTTPRouteHandler]]:
+    """Every handler the app routes that the document shows: method, path, handler."""
+    for route in create_app(services.settings, services).routes:
+        if isinstance(route, HTTPRoute):
+            for method, (handler, _) in route.route_handler_map.items():
+                if handler.resolve_include_in_schema():
+                    yield method.lower(), route.path_format, handler
+
+
+def test_every_handler_is_in_the_document_with_what_it_declares(
+    document: Json, session_services: Services
+) -> None:
+    """What a handler declares (its operation, header parameters, response headers and
+    responses) is in the document; an operation gone from it, or renamed, fails here."""
+    handlers = list(route_handlers(session_services))
+    assert len(handlers) == len(STATUSES)
+    for method, path, handler in handlers:
+        operation = document["paths"].get(path, {}).get(method)
+        assert operation is not None, (method, path)
+        assert operation["operationId"] == handler.operation_id
+        parameters = [resolve(document, parameter) for parameter in operation["parameters"]]
+        declared = {
+            field.kwarg_definition.name
+            for field in handler.parsed_fn_signature.parameters.values()
+            if isinstance(field.kwarg_definition, HeaderParameter)
+        }
+        assert declared <= {p["name"] for p in parameters if p["in"] == "header"}, path
+        answers = operation["responses"]
+        success = answers[str(handler.status_code)]["headers"]
+        assert {header.name for header in handler.resolve_response_headers()} <= set(success)
+        assert {str(status) for status in handler.responses or {}} <= set(answers), path
+        for status, response in answers.items():
+            for header in ERROR_HEADERS.get(int(status), ()):
+                found = response["headers"][header.name]
+                assert found["description"] == header.description, (path, status)
+
+
+def test_links_name_operations_and_their_parameters(document: Json) -> None:
+    by_id = {operation["operationId"]: operation for _, _, operation in operations(document)}
+    links = [
+        link
+        for _, _, operation in operations(document)
+        for response in operation["responses"].values()
+        for link in response.get("links", {}).values()
+    ]
+    assert len(links) == 11
+    for link in links:
+        target = by_id[link["operationId"]]
+        names = {
+            f"header.{found['name']}" if found["in"] == "header" else found["name"]
+            for found in (resolve(document, parameter) for parameter in target["parameters"])
+        }
+        assert set(link["parameters"]) <= names, link
+
+
 def test_options_names_every_method_of_the_path(document: Json, contract_url: str) -> None:
     for path, item in document["paths"].items():
         url = contract_url + path.replace("{resource_id}", "1")
@@ -281,15 +340,15 @@ def test_the_link_pattern_is_the_link_rule(scheme: str, rest: str) -> None:
 @settings(max_examples=1000)
 @given(st.text(alphabet=st.sampled_from('"W/*, \t\x85\xa03a!\x7f\xff\x22'), max_size=12))
 def test_the_if_match_pattern_is_the_if_match_parser(value: str) -> None:
-    matches = validator({"type": "string", "pattern": openapi.IF_MATCH_PATTERN})
+    matches = validator({"type": "string", "pattern": IF_MATCH_PATTERN})
     assert matches(value) is accepts(parse_if_match, value)
 
 
 @given(st.text(alphabet=st.characters(max_codepoint=0x2000), max_size=300))
 def test_the_idempotency_key_and_request_id_patterns_are_the_servers(value: str) -> None:
-    key = validator({"type": "string", "pattern": openapi.IDEMPOTENCY_KEY_PATTERN})
+    key = validator({"type": "string", "pattern": KEY_PATTERN})
     assert key(value) is bool(_KEY_SHAPE.fullmatch(value))
-    request_id = validator({"type": "string", "pattern": openapi.REQUEST_ID_PATTERN})
+    request_id = validator(REQUEST_ID.schema or {})
     assert request_id(value) is bool(_ACCEPTABLE.fullmatch(value))
 
 

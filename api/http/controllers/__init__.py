@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, HttpMethod, Request, Response, route
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.spec import Link, OpenAPIMediaType, OpenAPIResponse, Operation, RequestBody
+from litestar.openapi.spec.responses import Responses
 from litestar.routes import HTTPRoute
 
 
@@ -36,3 +40,36 @@ def allow(*paths: str) -> HTTPRouteHandler:
         status_code=204,
         sync_to_thread=False,
     )(options)
+
+
+def documented(
+    *,
+    links: Mapping[int, Mapping[str, Link]] | None = None,
+    content: Mapping[int, Mapping[str, OpenAPIMediaType]] | None = None,
+    responses: Mapping[int, OpenAPIResponse] | None = None,
+    request_body: RequestBody | None = None,
+) -> type[Operation]:
+    """A handler's `operation_class`, for what its other declarations cannot say: the
+    links from an answer, an answer's media types (several, or the body a handler
+    streams itself), a response beside the success with headers of its own (a
+    redirect), and a request body the handler reads as a stream."""
+
+    @dataclass  # an __init__ that calls __post_init__ (Operation has none to call)
+    class Documented(Operation):
+        def __post_init__(self) -> None:
+            answers: Responses = {**(self.responses or {})}
+            answers.update({str(status): answer for status, answer in (responses or {}).items()})
+            for status, found in (links or {}).items():
+                _answer(answers, status).links = dict(found)
+            for status, media_types in (content or {}).items():
+                _answer(answers, status).content = dict(media_types)
+            self.responses = answers
+            self.request_body = request_body or self.request_body
+
+    return Documented
+
+
+def _answer(responses: Responses, status: int) -> OpenAPIResponse:
+    found = responses[str(status)]
+    assert isinstance(found, OpenAPIResponse), found
+    return found

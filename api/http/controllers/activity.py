@@ -19,12 +19,19 @@ from api.http.parameters import (
     WHOLE_NUMBERS,
     Page,
     PerPage,
+    SessionToken,
     WholeNumber,
     parse_rfc3339,
     plain_text,
     whole_numbers,
 )
-from api.http.schemas import ActivityData, ActivityEnvelope, ActivityEvent, ActivityPagination
+from api.http.schemas import (
+    ActivityData,
+    ActivityEnvelope,
+    ActivityEvent,
+    ActivityPagination,
+    Header,
+)
 from api.http.wiring import activity_of
 from projections.activity import EVENT_TYPES, ActivityEntry, ActivityFilter
 
@@ -46,6 +53,16 @@ def feed_link(entries: list[ActivityEntry], where: ActivityFilter) -> str:
     return f'</api/events?{urlencode(query)}>; rel="related"'
 
 
+FEED_LINK = Header(
+    "Link",
+    description="On a page that skips 10,000 events or more: the event feed from this page's"
+    ' oldest event on, oldest first, by cursor (`rel="related"`), which costs the same at any'
+    " depth",
+    schema={"type": "string", "pattern": '^</api/events\\?after=[0-9]+[^>]*>; rel="related"$'},
+)
+"""The header of `feed_link`."""
+
+
 def activity_event(entry: ActivityEntry) -> ActivityEvent:
     return ActivityEvent(
         id=entry.id, position=entry.id, resource_id=entry.resource_id, **event_fields(entry)
@@ -63,6 +80,7 @@ class ActivityController(Controller):
         type_decoders=WHOLE_NUMBERS,
         summary="The project's events across its resources, newest first",
         description="Built by an asynchronous projection: new events appear within a second.",
+        response_headers=[FEED_LINK],
         responses=error_responses(
             (400, "An unknown type, a malformed time, a value out of range"), 401, 503
         ),
@@ -100,6 +118,7 @@ class ActivityController(Controller):
         ] = None,
         page: Page = 1,
         per_page: PerPage = 20,
+        session_token: SessionToken = None,  # for api.http.consistency: a replica read
     ) -> Response[ActivityEnvelope]:
         if type is not None and type not in EVENT_TYPES:
             raise ApiError(400, f"type must be one of {', '.join(EVENT_TYPES)}.")

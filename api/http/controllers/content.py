@@ -7,13 +7,23 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, get, put
+from litestar.openapi.spec import (
+    Link,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    RequestBody,
+    Schema,
+)
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Stream
 
 from api.composition.signing import EXPIRY_DIGITS, SignatureRejected, content_disposition
-from api.http.controllers import allow
+from api.http.controllers import allow, documented
 from api.http.errors import ApiError, error_responses
-from api.http.parameters import ResourceId, existing_id, whole_numbers
+from api.http.parameters import SESSION_TOKEN_ANSWERED, ResourceId, existing_id, whole_numbers
+from api.http.schemas import Header
 from api.http.wiring import resources_of, services_of
 from application.errors import UploadElsewhere, UploadInProgress
 from domain.errors import AlreadyUploaded, LinkHasNoUpload, ResourceDeleted
@@ -22,10 +32,12 @@ if TYPE_CHECKING:
     from api.composition.services import Services
 
 # Read as text and checked by the signer (`api.composition.signing`): a URL without them, or with
-# values of another shape, is refused with 403 like any URL that is not signed.
+# values of another shape, is refused with 403 like any URL that is not signed (so they are
+# required in the document, not by Litestar).
 Expires = Annotated[
     str | None,
     QueryParameter(
+        required=True,
         description="Expiry, in seconds since the epoch, as signed",
         schema_extra=whole_numbers(0, 10**EXPIRY_DIGITS - 1),
     ),
@@ -33,10 +45,63 @@ Expires = Annotated[
 Signature = Annotated[
     str | None,
     QueryParameter(
+        required=True,
         description="HMAC-SHA256 of method, id and expiry, in lower-case hex",
         schema_extra={"type": "string", "pattern": "^[0-9a-f]{64}$"},
     ),
 ]
+
+
+BINARY = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))
+UPLOAD = RequestBody(
+    description="The file's bytes, streamed; at most the declared size_bytes and"
+    " MAX_UPLOAD_BYTES. Any Content-Type.",
+    required=False,
+    content={"application/octet-stream": BINARY},
+)
+CONFIRM_UPLOAD = Link(
+    operation_id="updateResource",
+    parameters={"resource_id": "$request.path.resource_id"},
+    request_body={"status": "uploaded"},
+)
+DOWNLOAD_HEADERS = [
+    Header(
+        "Content-Length",
+        description="The size",
+        required=True,
+        schema={"type": "integer", "minimum": 0},
+    ),
+    Header(
+        "Content-Disposition",
+        description="`attachment` with the resource's name: in ASCII (other characters, quotes,"
+        " backslashes and % as _), then exactly, percent-encoded",
+        required=True,
+        schema={
+            "type": "string",
+            "pattern": '^attachment; filename="[ -!#-$&-\\[\\]-~]*";'
+            " filename\\*=UTF-8''[A-Za-z0-9%._~-]+$",
+        },
+    ),
+    Header(
+        "ETag",
+        description="The bytes' digest",
+        schema={"type": "string", "pattern": '^"(?:sha256:[0-9a-f]{64}|etag:[^"]*)"$'},
+    ),
+]
+DOWNLOADED = {
+    "application/octet-stream": BINARY,
+    "*/*": OpenAPIMediaType(schema=Schema(description="The bytes, in the resource's mime_type")),
+}
+REDIRECTED = OpenAPIResponse(
+    description="With an S3-compatible blob store: the bucket's presigned URL",
+    headers={
+        "Location": OpenAPIHeader(
+            description="The bucket's presigned URL",
+            required=True,
+            schema=Schema(type=OpenAPIType.STRING),
+        )
+    },
+)
 
 
 class _Stalled(Exception):
@@ -77,6 +142,10 @@ class ContentController(Controller):
         summary="Stream the file's bytes (the signed upload_url)",
         status_code=204,
         request_max_body_size=None,
+        response_headers=[SESSION_TOKEN_ANSWERED],
+        operation_class=documented(
+            links={204: {"ConfirmUpload": CONFIRM_UPLOAD}}, request_body=UPLOAD
+        ),
         responses=error_responses(
             403,
             404,
@@ -129,6 +198,9 @@ class ContentController(Controller):
         "/",
         operation_id="downloadContent",
         summary="Stream the file's bytes (the signed download url)",
+        response_description="Exactly the confirmed bytes, streamed, as the resource's mime_type",
+        response_headers=DOWNLOAD_HEADERS,
+        operation_class=documented(content={200: DOWNLOADED}, responses={307: REDIRECTED}),
         responses=error_responses(
             403, (404, "No such resource, deleted, a link, or not uploaded yet"), 503
         ),

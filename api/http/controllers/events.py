@@ -3,20 +3,30 @@ export; its live stream (Server-Sent Events) and the stream's signed URL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get
+from litestar.openapi.spec import OpenAPIMediaType, Reference, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
+from litestar.types import Scope
 
 from api.composition.signing import STREAM, SignatureRejected
 from api.http.auth import principal_of
 from api.http.connections import aborter
+from api.http.controllers import documented
 from api.http.controllers.history import event_fields
 from api.http.errors import ApiError, error_responses
-from api.http.parameters import MAX_ID, WHOLE_NUMBERS, WholeNumber, whole_numbers
+from api.http.parameters import (
+    MAX_ID,
+    WHOLE_NUMBERS,
+    SessionToken,
+    WholeNumber,
+    whole_numbers,
+)
 from api.http.schemas import (
     ErrorDetail,
     FeedCursor,
@@ -63,7 +73,7 @@ class Frames:
     def __init__(self) -> None:
         self._made: dict[int, bytes] = {}
 
-    def of(self, entries: list[ActivityEntry]) -> bytes:
+    def of(self, entries: Sequence[ActivityEntry]) -> bytes:
         return b"".join(self._frame(entry) for entry in entries)
 
     def _frame(self, entry: ActivityEntry) -> bytes:
@@ -130,6 +140,25 @@ OfResource = Annotated[
 ]
 
 
+PAGE_OR_EXPORT = {
+    "application/json": OpenAPIMediaType(schema=Reference("#/components/schemas/FeedEnvelope")),
+    NDJSON: OpenAPIMediaType(
+        schema=Schema(
+            type=OpenAPIType.ARRAY,
+            items=Reference("#/components/schemas/FeedEvent"),
+            description="NDJSON: each line is one of these events, no envelope",
+        )
+    ),
+}
+SSE = {
+    EVENT_STREAM: OpenAPIMediaType(
+        schema=Schema(type=OpenAPIType.STRING),
+        example=f"retry: {RETRY_MILLISECONDS}\n\n"
+        'id: 42\nevent: Renamed\ndata: {"position": 42}\n\n',
+    )
+}
+
+
 def _wants_ndjson(request: Request[Any, Any, Any]) -> bool:
     accept = request.headers.get("accept", "")
     return any(
@@ -155,6 +184,10 @@ class EventsController(Controller):
             " after `after` up to the newest at the request's start (at most `limit` if"
             " given), one JSON object a line, streamed: the audit export."
         ),
+        response_description="A page of events after the cursor, oldest first; or, with"
+        " `Accept: application/x-ndjson`, every event after `after` up to the newest at the"
+        " request's start (at most `limit` if given), one JSON object a line, streamed",
+        operation_class=documented(content={200: PAGE_OR_EXPORT}),
         responses=error_responses(
             (400, "A malformed after, limit or wait out of range, an unknown type"), 401, 503
         ),
@@ -181,6 +214,7 @@ class EventsController(Controller):
                 schema_extra=whole_numbers(0, MAX_WAIT),
             ),
         ] = 0,
+        session_token: SessionToken = None,  # for api.http.consistency: a replica read
     ) -> FeedEnvelope:
         start = position(after, "after")
         most = None if limit is None else bounded(limit, "limit", 1, MAX_LIMIT)
@@ -213,6 +247,12 @@ class EventsController(Controller):
             " one on the URL from `/api/events/stream-url`. A client that does not read is"
             " disconnected, and resumes."
         ),
+        response_description="Server-Sent Events: `retry:` first, then `id: <position>`,"
+        " `event: <type>`, `data: <the event as in the feed>` for every event after the cursor,"
+        " and `: keep-alive` every STREAM_HEARTBEAT seconds of quiet. It goes on until the"
+        " client leaves, the client falls STREAM_BUFFER events behind, or the server stops:"
+        " resume with `Last-Event-ID`.",
+        operation_class=documented(content={200: SSE}),
         responses=error_responses(
             (400, "A malformed after or Last-Event-ID, an unknown type"),
             401,
@@ -252,6 +292,7 @@ class EventsController(Controller):
         signature: Annotated[
             str | None, QueryParameter(description="The signed URL's signature")
         ] = None,
+        session_token: SessionToken = None,  # for api.http.consistency: a replica read
     ) -> Stream:
         start = (  # an empty Last-Event-ID is no id: EventSource's own reset
             position(last_event_id, "Last-Event-ID") if last_event_id else position(after, "after")
@@ -270,9 +311,8 @@ class EventsController(Controller):
                 "This server has as many open streams as it takes; try again shortly.",
                 headers={"Retry-After": STREAM_RETRY_AFTER},
             ) from None
-        abort = aborter(request.scope)
         return Stream(
-            _sse(feed, frames_of(request), project_id, where, start, abort),
+            _sse(feed, frames_of(request), project_id, where, start, request.scope),
             media_type=EVENT_STREAM,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -316,8 +356,10 @@ async def _sse(
     project_id: int,
     where: FeedFilter,
     after: int,
-    abort: Callable[[], None] | None,
+    scope: Scope,
 ) -> AsyncIterator[bytes]:
+    abort = aborter(scope)
+
     def closed(reason: str) -> None:
         if reason == "slow" and abort is not None:
             abort()  # its send may be blocked: free the connection now

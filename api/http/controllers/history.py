@@ -9,7 +9,7 @@ from litestar import Controller, Request, get
 
 from api.http.auth import caller
 from api.http.errors import error_responses
-from api.http.parameters import Page, PerPage, ResourceId, id_or_none
+from api.http.parameters import Page, PerPage, ResourceId, SessionToken, id_or_none
 from api.http.schemas import (
     Change,
     HistoryData,
@@ -57,6 +57,7 @@ class HistoryController(Controller):
         resource_id: ResourceId,
         page: Page = 1,
         per_page: PerPage = 20,
+        session_token: SessionToken = None,  # for api.http.consistency: a replica read
     ) -> HistoryEnvelope:
         # The key is looked up with the events (401 first); an id out of range names
         # no resource (404).

@@ -9,21 +9,24 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.openapi.spec import Link
 from litestar.params import JSONBody, QueryParameter
 from msgspec import UNSET
 
 from api.http.auth import caller
-from api.http.conditions import AnyVersion, parse_if_match
-from api.http.controllers import allow
+from api.http.conditions import AnyVersion, IfMatch, parse_if_match
+from api.http.controllers import allow, documented
 from api.http.errors import ApiError, error_responses
-from api.http.idempotency import idempotency_key
+from api.http.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, idempotency_key
 from api.http.parameters import (
     DATE_TIME,
     MAX_ID,
+    SESSION_TOKEN_ANSWERED,
     WHOLE_NUMBERS,
     Page,
     PerPage,
     ResourceId,
+    SessionToken,
     WholeNumber,
     existing_id,
     id_or_none,
@@ -32,7 +35,9 @@ from api.http.parameters import (
 )
 from api.http.representation import etag, outcome_response, resource_out, resource_response
 from api.http.schemas import (
+    VERSION_TAG,
     CreateResourceBody,
+    Header,
     Pagination,
     ResourceEnvelope,
     ResourceListEnvelope,
@@ -60,8 +65,8 @@ def require_json(request: Request[Any, Any, Any]) -> None:
         raise ApiError(415, "Send the body as application/json.")
 
 
-def expected_versions(request: Request[Any, Any, Any]) -> frozenset[int] | None:
-    condition = parse_if_match(header(request.scope, b"if-match"))
+def expected_versions(if_match: str | None) -> frozenset[int] | None:
+    condition = parse_if_match(if_match)
     return None if isinstance(condition, AnyVersion) else condition
 
 
@@ -78,6 +83,39 @@ def version_preconditions() -> Iterator[None]:
         ) from None
 
 
+LOCATION = Header(
+    "Location",
+    description="The new resource's path",
+    required=True,
+    schema={"type": "string", "pattern": "^/api/resources/[0-9]+$"},
+)
+NEW_RESOURCE_ID = "$response.body#/data/resource/id"
+
+
+def _link(operation_id: str, *, if_match: bool = False) -> Link:
+    """A link to an operation on the resource an answer carries (at its version)."""
+    parameters = {"resource_id": NEW_RESOURCE_ID}
+    if if_match:
+        parameters["header.If-Match"] = "$response.header.ETag"
+    return Link(operation_id=operation_id, parameters=parameters)
+
+
+RESOURCE_LINKS = {
+    "GetResource": _link("getResource"),
+    "ResourceHistory": _link("resourceHistory"),
+    "UploadContent": _link("uploadContent"),
+    "DownloadContent": _link("downloadContent"),
+    "UpdateResource": _link("updateResource", if_match=True),
+    "DeleteResource": _link("deleteResource", if_match=True),
+}
+"""From a registration to what can be done with the new resource."""
+CHANGED_RESOURCE_LINKS = {
+    name: RESOURCE_LINKS[name]
+    for name in ("GetResource", "ResourceHistory", "DownloadContent", "DeleteResource")
+}
+"""From a change to what can be done next."""
+
+
 class ResourceController(Controller):
     path = "/api/resources"
     tags = ["resources"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -91,6 +129,8 @@ class ResourceController(Controller):
         summary="Register a file to upload, or a link",
         opt={JSON_BODY: CreateResourceBody},
         status_code=201,
+        response_headers=[LOCATION, VERSION_TAG, REPLAYED_HEADER, SESSION_TOKEN_ANSWERED],
+        operation_class=documented(links={201: RESOURCE_LINKS}),
         responses=error_responses(
             400,
             401,
@@ -109,11 +149,12 @@ class ResourceController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[CreateResourceBody],
+        idempotency: IdempotencyKeyHeader = None,
     ) -> Response[ResourceEnvelope]:
         services, resources = services_of(request), resources_of(request)
         command = RegisterResource(
             **msgspec.structs.asdict(data),
-            idempotency=idempotency_key(request, data),
+            idempotency=idempotency_key(request, idempotency, data),
         )
         outcome = await resources.register(caller(request), command)
         return outcome_response(outcome, services.links)
@@ -132,6 +173,7 @@ class ResourceController(Controller):
         status: Annotated[
             Literal["uploaded", "pending", "all"], QueryParameter(description="Which resources")
         ] = "uploaded",
+        session_token: SessionToken = None,  # for api.http.consistency: a replica read
     ) -> ResourceListEnvelope:
         services = services_of(request)
         found = await resources_of(request).page(caller(request), status, page, per_page)
@@ -152,6 +194,7 @@ class ResourceController(Controller):
         operation_id="getResource",
         summary="One resource, now or as it was at a version or time",
         type_decoders=WHOLE_NUMBERS,
+        response_headers=[VERSION_TAG],
         responses=error_responses(
             (400, "A malformed version or as_of, or both given"),
             401,
@@ -177,6 +220,7 @@ class ResourceController(Controller):
                 schema_extra=DATE_TIME,
             ),
         ] = None,
+        session_token: SessionToken = None,  # for api.http.consistency: a replica read
     ) -> Response[ResourceEnvelope]:
         services, resources = services_of(request), resources_of(request)
         if version is None and as_of is None:
@@ -190,6 +234,8 @@ class ResourceController(Controller):
         operation_id="updateResource",
         summary="Rename, describe, or confirm the upload; returns the state after it",
         opt={JSON_BODY: UpdateResourceBody},
+        response_headers=[VERSION_TAG, REPLAYED_HEADER, SESSION_TOKEN_ANSWERED],
+        operation_class=documented(links={200: CHANGED_RESOURCE_LINKS}),
         responses=error_responses(
             (400, "A malformed If-Match or Idempotency-Key, or a body that is not JSON"),
             401,
@@ -211,6 +257,8 @@ class ResourceController(Controller):
         request: Request[Any, Any, Any],
         resource_id: ResourceId,
         data: JSONBody[UpdateResourceBody],
+        if_match: IfMatch = None,
+        idempotency: IdempotencyKeyHeader = None,
     ) -> Response[ResourceEnvelope]:
         services = services_of(request)
         changes = msgspec.structs.asdict(data)
@@ -218,9 +266,9 @@ class ResourceController(Controller):
         command = UpdateResource(
             **changes,
             resource_id=id_or_none(resource_id),
-            expected_versions=expected_versions(request),
+            expected_versions=expected_versions(if_match),
             confirm_upload=confirm_upload,
-            idempotency=idempotency_key(request, data),
+            idempotency=idempotency_key(request, idempotency, data),
         )
         with version_preconditions():
             outcome = await resources_of(request).update(caller(request), command)
@@ -230,6 +278,7 @@ class ResourceController(Controller):
         "/{resource_id:int}",
         operation_id="deleteResource",
         summary="Delete the resource and its bytes; its history stays",
+        response_headers=[SESSION_TOKEN_ANSWERED],
         responses=error_responses(
             (400, "A malformed If-Match"),
             401,
@@ -243,9 +292,10 @@ class ResourceController(Controller):
         self,
         request: Request[Any, Any, Any],
         resource_id: ResourceId,
+        if_match: IfMatch = None,
     ) -> None:
         command = DeleteResource(
-            resource_id=id_or_none(resource_id), expected_versions=expected_versions(request)
+            resource_id=id_or_none(resource_id), expected_versions=expected_versions(if_match)
         )
         with version_preconditions():
             await resources_of(request).delete(caller(request), command)
