@@ -12,6 +12,13 @@ head without yielding to the event loop in between, so the hub hands it every la
 event: no gap between the two, and the subscriber drops what it has already had.
 Subscribers hold no database connection; the hub reads each new stretch once and
 gives every subscriber of the project what matches its filter, in memory.
+
+A stream may also give the hub a `Sink`: a way to write its events to its client at
+once. While the stream has nothing queued nor in flight, and the sink takes them, the
+hub writes each new batch through it in its own loop, and the stream's task does not
+wake at all: a thousand streams then cost a thousand writes a batch, not a thousand
+task switches and their sends. Anything else (a paused connection, a batch the
+stream is still sending) queues as before, and the stream sends the queue itself.
 """
 
 from __future__ import annotations
@@ -42,6 +49,10 @@ what the hub reads at a time, so a subscriber that keeps up is never closed by a
 burst."""
 BACKLOG_PAGE = 1000
 """Events a subscriber's backlog is read in at a time."""
+
+Sink = Callable[[Sequence[ActivityEntry]], bool]
+"""Writes events to a stream's client at once, or returns False when it cannot now (its
+connection is paused or gone): the events are then queued for the stream to send."""
 
 
 class FeedFilter(Struct, frozen=True, kw_only=True):
@@ -92,6 +103,7 @@ class Subscription:
         cursor: int,
         on_close: Callable[[str], None] | None,
         capacity: int,
+        sink: Sink | None = None,
     ) -> None:
         self._hub = hub
         self.project_id = project_id
@@ -102,19 +114,31 @@ class Subscription:
         self._waiting: deque[ActivityEntry] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self.closed: str | None = None
+        self._sink = sink
+        self._sending = False
+        """A batch from `next_batch` is being sent: later events must queue behind it."""
+        self.written_at = float("-inf")
+        """When the sink last wrote (the loop's clock): the stream is not quiet."""
 
     def offer(self, entries: Sequence[ActivityEntry]) -> None:
+        """Hands the subscriber the entries after its cursor that match its filter;
+        past its capacity it is closed as slow."""
         if self.closed is not None:
             return
-        for entry in entries:
-            if entry.id > self.cursor and self.where.matches(entry):
-                if len(self._waiting) >= self._capacity:
-                    self.close("slow")
-                    return
-                self._waiting.append(entry)
-                self.cursor = entry.id
-        if self._waiting:
-            self._wake()
+        fresh = [entry for entry in entries if entry.id > self.cursor and self.where.matches(entry)]
+        if not fresh:
+            return
+        if self._sink is not None and not self._waiting and not self._sending and self._sink(fresh):
+            self.cursor = fresh[-1].id
+            self.written_at = asyncio.get_running_loop().time()
+            return
+        for entry in fresh:
+            if len(self._waiting) >= self._capacity:
+                self.close("slow")
+                return
+            self._waiting.append(entry)
+            self.cursor = entry.id
+        self._wake()
 
     def _wake(self) -> None:
         if self._waiter is not None:
@@ -149,7 +173,12 @@ class Subscription:
             raise Closed(self.closed)
         batch = list(self._waiting)
         self._waiting.clear()
+        self._sending = bool(batch)
         return batch
+
+    def sent(self) -> None:
+        """The batch `next_batch` gave is written: the sink may write what comes next."""
+        self._sending = False
 
 
 def _release(waiter: asyncio.Future[None]) -> None:
@@ -197,10 +226,11 @@ class FeedHub:
         where: FeedFilter,
         cursor: int,
         on_close: Callable[[str], None] | None = None,
+        sink: Sink | None = None,
     ) -> Subscription:
         """A subscription to the project's events after the hub's head. Call it only
         once everything up to `head` has been read, with no await in between."""
-        subscription = Subscription(self, project_id, where, cursor, on_close, self._capacity)
+        subscription = Subscription(self, project_id, where, cursor, on_close, self._capacity, sink)
         if self.stopping:
             subscription.closed = "shutdown"
             return subscription
@@ -393,11 +423,16 @@ class EventFeed:
         after: int,
         *,
         on_close: Callable[[str], None] | None = None,
+        sink: Sink | None = None,
     ) -> AsyncIterator[list[ActivityEntry]]:
         """The events after `after`: the backlog, then each new batch as it comes; an
         empty batch every `heartbeat` seconds of quiet. Ends when the process stops
         or when the caller falls too far behind (`on_close` is told which). Ask
-        `check_room` first: the count of open streams moves when this starts."""
+        `check_room` first: the count of open streams moves when this starts.
+
+        With a `sink`, live events go through it whenever they can (see the module's
+        notes); what it yields then is only what the sink could not take, in order.
+        Each batch yielded must be written by the time the caller asks for the next."""
         self.open_streams += 1
         subscription: Subscription | None = None
         try:
@@ -405,12 +440,21 @@ class EventFeed:
             async for page in backlog(self.reads, self.hub, project_id, where, cursor):
                 cursor = page[-1].id
                 yield page
-            subscription = self.hub.subscribe(project_id, where, cursor, on_close)
+            subscription = self.hub.subscribe(project_id, where, cursor, on_close, sink)
+            loop = asyncio.get_running_loop()
+            wait = self.heartbeat
             while True:
                 try:
-                    yield await subscription.next_batch(self.heartbeat)
+                    batch = await subscription.next_batch(wait)
                 except Closed:
                     return
+                quiet = loop.time() - subscription.written_at
+                if not batch and quiet < self.heartbeat:
+                    wait = self.heartbeat - quiet  # the sink wrote meanwhile: not quiet
+                    continue
+                yield batch
+                subscription.sent()
+                wait = self.heartbeat
         finally:
             self.open_streams -= 1
             if subscription is not None:

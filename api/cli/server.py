@@ -28,7 +28,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api.composition.settings import Settings
-from api.http.connections import ABORT, drain
+from api.http.connections import ABORT, BODY_WRITER, BodyWriter, drain
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +50,39 @@ class ServiceH11Protocol(H11Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
-        # Every request's scope state carries this connection's abort (api.http.connections).
-        self.app_state = {**self.app_state, ABORT: transport.abort}
+        # Every request's scope state carries this connection's abort and body writer
+        # (api.http.connections).
+        self.app_state = {
+            **self.app_state,
+            ABORT: transport.abort,
+            BODY_WRITER: self._body_writer,
+        }
         self._head_deadline: asyncio.TimerHandle | None = None
         self._arm_head_deadline()
+
+    def _body_writer(self) -> BodyWriter:
+        """A writer of the current response's body, for code outside its task: it
+        writes only while that response is the connection's, started and unfinished,
+        and the connection neither paused (a client not reading) nor closing."""
+        cycle = self.cycle
+        conn, transport = self.conn, self.transport
+
+        def write(data: bytes) -> bool:
+            if (
+                cycle is None
+                or cycle is not self.cycle
+                or not cycle.response_started
+                or cycle.response_complete
+                or cycle.disconnected
+                or cycle.flow.write_paused
+                or transport.is_closing()
+                or cycle.scope["method"] == "HEAD"
+            ):
+                return False
+            transport.write(conn.send(h11.Data(data=data)))
+            return True
+
+        return write
 
     def _waiting_for_head(self) -> bool:
         return self.cycle is None or self.cycle.response_complete

@@ -5,8 +5,12 @@ whatever the hub was awaiting at that moment."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from application.feed import EventFeed, FeedFilter, FeedHub, held_page
 from projections.activity import ActivityEntry
@@ -100,9 +104,9 @@ async def overtaken_while_reading_the_backlog() -> None:
     hub = FeedHub(reads, poll_seconds=0.01, idle_poll_seconds=0.01)
     feed = EventFeed(reads, hub, max_streams=10, heartbeat=WAIT)
     running = asyncio.create_task(hub.run())
-    other = hub.subscribe(PROJECT, FeedFilter(), 3)  # keeps the hub reading as events come
     try:
         assert await hub.known_head() == 3
+        other = hub.subscribe(PROJECT, FeedFilter(), 3)  # keeps the hub reading as they come
         # The stream's backlog read (up to 3) is held while 4 and 5 commit and the hub
         # reads them, for its subscribers of the moment.
         reads.hold_page = asyncio.Event()
@@ -127,3 +131,160 @@ async def overtaken_while_reading_the_backlog() -> None:
         await stream.aclose()
     finally:
         running.cancel()
+
+
+async def next_of(stream: AsyncIterator[list[ActivityEntry]]) -> list[ActivityEntry]:
+    return await anext(stream)
+
+
+async def close(stream: AsyncIterator[list[ActivityEntry]]) -> None:
+    assert isinstance(stream, AsyncGenerator)
+    await stream.aclose()
+
+
+async def stop(
+    running: asyncio.Task[None],
+    stream: AsyncIterator[list[ActivityEntry]],
+    sending: asyncio.Task[list[ActivityEntry]] | None,
+) -> None:
+    """Stops the hub, the stream's pending send if any, and the stream."""
+    running.cancel()
+    if sending is not None:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+    await close(stream)
+
+
+class Connection:
+    """A stream's client as the sink sees it: takes writes unless paused, and keeps
+    what it was written, by the sink or by the stream's own sends, in arrival order."""
+
+    def __init__(self, paused: list[bool]) -> None:
+        self.pauses = iter(paused)
+        self.received: list[int] = []
+        self.direct = 0
+        self.written_at = float("-inf")
+
+    def sink(self, entries: Sequence[ActivityEntry]) -> bool:
+        if next(self.pauses, False):
+            return False
+        self.received += [e.id for e in entries]
+        self.direct += 1
+        self.written_at = asyncio.get_running_loop().time()
+        return True
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=12),
+    st.lists(st.booleans(), max_size=12),
+)
+def test_a_stream_with_a_sink_gets_every_event_once_in_order(
+    batches: list[int], paused: list[bool]
+) -> None:
+    """Whatever the sink refuses (a paused connection) is queued and sent by the stream
+    itself; nothing reaches the client twice or out of order."""
+    asyncio.run(through_a_sink(batches, paused))
+
+
+async def through_a_sink(batches: list[int], paused: list[bool]) -> None:
+    reads = MemoryFeed()
+    reads.entries = [entry(1)]
+    hub = FeedHub(reads, poll_seconds=0.005, idle_poll_seconds=0.005)
+    feed = EventFeed(reads, hub, max_streams=10, heartbeat=WAIT)
+    running = asyncio.create_task(hub.run())
+    client = Connection(paused)
+    stream = feed.stream(PROJECT, FeedFilter(), after=0, sink=client.sink)
+    try:
+        await hub.known_head()
+        client.received += [e.id for e in await asyncio.wait_for(anext(stream), WAIT)]  # backlog
+        sending = asyncio.create_task(next_of(stream))
+        position = 1
+        for size in batches:
+            reads.entries += [entry(position + n) for n in range(1, size + 1)]
+            position += size
+            while hub.head != position:
+                await asyncio.sleep(0.001)
+            if sending.done():  # the stream had something queued: it "sends" it now
+                client.received += [e.id for e in sending.result()]
+                sending = asyncio.create_task(next_of(stream))
+        while len(client.received) < position:
+            client.received += [e.id for e in await asyncio.wait_for(sending, WAIT)]
+            sending = asyncio.create_task(next_of(stream))
+        assert client.received == list(range(1, position + 1))
+    finally:
+        await stop(running, stream, locals().get("sending"))
+
+
+def test_events_wait_behind_a_batch_the_stream_is_still_sending() -> None:
+    asyncio.run(behind_a_batch_in_flight())
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Waits, at most WAIT seconds, for the condition to hold."""
+    async with asyncio.timeout(WAIT):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
+async def behind_a_batch_in_flight() -> None:
+    reads = MemoryFeed()
+    reads.entries = [entry(1)]
+    hub = FeedHub(reads, poll_seconds=0.005, idle_poll_seconds=0.005)
+    feed = EventFeed(reads, hub, max_streams=10, heartbeat=WAIT)
+    running = asyncio.create_task(hub.run())
+    client = Connection([True])  # the first live batch finds the connection paused
+    stream = feed.stream(PROJECT, FeedFilter(), after=1, sink=client.sink)
+    try:
+        await hub.known_head()
+        sending = asyncio.create_task(next_of(stream))
+        await until(lambda: hub.subscribers == 1)  # no backlog: the stream is live
+        reads.entries.append(entry(2))
+        assert [e.id for e in await asyncio.wait_for(sending, WAIT)] == [2]
+        # Batch [2] is being sent (the stream has not been asked for more): 3 must
+        # queue behind it, though the connection now takes writes.
+        reads.entries.append(entry(3))
+        await until(lambda: hub.head == 3)
+        assert client.received == []
+        assert [e.id for e in await asyncio.wait_for(anext(stream), WAIT)] == [3]
+        # Once [3] is sent, nothing is queued nor in flight: 4 goes straight through
+        # the sink, and the stream's own task has nothing to send.
+        sending = asyncio.create_task(next_of(stream))
+        await asyncio.sleep(0.01)
+        reads.entries.append(entry(4))
+        await until(lambda: client.received == [4])
+        assert not sending.done()
+    finally:
+        await stop(running, stream, locals().get("sending"))
+
+
+def test_a_stream_the_sink_keeps_busy_sends_no_keep_alive() -> None:
+    asyncio.run(busy_through_the_sink())
+
+
+async def busy_through_the_sink() -> None:
+    heartbeat = 0.2
+    reads = MemoryFeed()
+    reads.entries = [entry(1)]
+    hub = FeedHub(reads, poll_seconds=0.005, idle_poll_seconds=0.005)
+    feed = EventFeed(reads, hub, max_streams=10, heartbeat=heartbeat)
+    running = asyncio.create_task(hub.run())
+    client = Connection([])
+    stream = feed.stream(PROJECT, FeedFilter(), after=1, sink=client.sink)
+    try:
+        await hub.known_head()
+        keep_alive = asyncio.create_task(next_of(stream))
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for position in range(2, 12):  # an event every 0.05 s for half a second
+            reads.entries.append(entry(position))
+            await asyncio.sleep(0.05)
+            assert not keep_alive.done()
+        assert await asyncio.wait_for(keep_alive, WAIT) == []  # once quiet for a heartbeat
+        assert loop.time() - client.written_at >= heartbeat * 0.9
+        assert loop.time() - began >= 0.5
+        assert client.received == list(range(2, 12))
+    finally:
+        running.cancel()
+        await close(stream)

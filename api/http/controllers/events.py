@@ -16,7 +16,7 @@ from litestar.types import Scope
 
 from api.composition.signing import STREAM, SignatureRejected
 from api.http.auth import principal_of
-from api.http.connections import aborter
+from api.http.connections import aborter, body_writer
 from api.http.controllers import documented
 from api.http.controllers.history import event_fields
 from api.http.errors import ApiError, error_responses
@@ -365,5 +365,9 @@ async def _sse(
             abort()  # its send may be blocked: free the connection now
 
     yield b"retry: %d\n\n" % RETRY_MILLISECONDS
-    async for batch in feed.stream(project_id, where, after, on_close=closed):
+    # The response has started (the line above is written): the server's body writer,
+    # if it gives one, lets the hub write live events straight to this connection.
+    write = body_writer(scope)
+    sink = None if write is None else lambda entries: write(frames.of(entries))
+    async for batch in feed.stream(project_id, where, after, on_close=closed, sink=sink):
         yield frames.of(batch) if batch else b": keep-alive\n\n"
