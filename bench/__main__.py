@@ -397,7 +397,22 @@ def print_event_feed_figures(server_url: str) -> None:
         f" (renames) paced at {event_feed.WRITE_RATE}/s on {event_feed.WRITER_CONNECTIONS}"
         f" connections; a {window:.0f} s window; one server process, MAX_STREAMS raised"
     )
-    found = event_feed.streams_under_load(server_url, streams=streams, window=window)
+    for elsewhere in (False, True):
+        if elsewhere:
+            print(
+                "  the same, with the writer PATCHing a second server process (no runner) on"
+                " the same database: the first serves the streams alone, as it does behind a"
+                " load balancer that spreads the writes"
+            )
+        found = event_feed.streams_under_load(
+            server_url, streams=streams, window=window, writes_elsewhere=elsewhere
+        )
+        _print_streams(found, elsewhere=elsewhere)
+    print(f"  (the event feed section took {(time.perf_counter() - started) / 60:.1f} min)")
+
+
+def _print_streams(found: event_feed.Streams, *, elsewhere: bool) -> None:
+    """One run of the streams under load: what the section's goals ask."""
     writes = found.writes
     pace = found.window_events / found.window_seconds
     print(
@@ -432,29 +447,47 @@ def print_event_feed_figures(server_url: str) -> None:
         f" ({event_feed.RSS_GOAL_MIB:.0f} MiB)"
         f"{'' if found.server_rss_max_mib <= event_feed.RSS_GOAL_MIB else '   BELOW GOAL'}"
     )
-    print(
+    connections = (
         f"    {'database connections':<22} {found.connections_quiet} with no stream,"
         f" {found.connections_streams} with {found.opened:,} streams (client backends of its"
-        " database in pg_stat_activity, the most of the samples; the server's and its"
-        " runner's)   goal: no more with streams"
-        f"{'' if found.connections_streams <= found.connections_quiet else '   BELOW GOAL'}"
+        " database in pg_stat_activity, the most of the samples; "
     )
+    if elsewhere:
+        print(
+            f"{connections}both servers' and the runner's: the streaming server's pool, at"
+            " its least while it has no request, grows toward DATABASE_POOL_SIZE while the"
+            " stream requests open 20 at a time (each checks its key and reads its backlog),"
+            " and keeps them idle; no stream holds one)"
+        )
+    else:
+        print(
+            f"{connections}the server's and its runner's)   goal: no more with streams"
+            f"{'' if found.connections_streams <= found.connections_quiet else '   BELOW GOAL'}"
+        )
     print(
         f"    {'database transactions':<22} {found.transactions_quiet:,.0f}/s with no stream,"
         f" {found.transactions_opening:,.0f}/s while the streams opened,"
         f" {found.transactions_streams:,.0f}/s in the window (pg_stat_database)"
     )
     share = found.server_cpu / found.window_seconds
-    print(
-        f"    {'server CPU':<22} {found.cpu_us_per_delivery:.1f} µs per delivered event"
-        f" ({found.server_cpu:.1f} s over {found.window_seconds:.0f} s, {share:.0%} of a"
-        f" core, PATCHes included; {found.window_deliveries:,} frames arrived in the window,"
+    handed = (
+        f"{found.window_deliveries:,} frames arrived in the window,"
         f" {found.hub_handed / max(found.window_deliveries, 1):.0%} of them handed over by the"
-        " hub, not read from the database by their stream);"
-        f" {found.streams_cpu_us_per_delivery:.1f} µs beyond what the writes take alone"
-        f" ({found.quiet_cpu_share:.0%} of a core at {found.quiet_writes:,.0f}/s with no stream,"
-        f" {found.writes_cpu_share:.0%} at the window's rate)"
+        " hub, not read from the database by their stream"
     )
+    cpu = (
+        f"    {'server CPU':<22} {found.cpu_us_per_delivery:.1f} µs per delivered event"
+        f" ({found.server_cpu:.1f} s over {found.window_seconds:.0f} s, {share:.0%} of a core"
+    )
+    if elsewhere:
+        print(f"{cpu}: the streams alone; {handed})")
+    else:
+        print(
+            f"{cpu}, PATCHes included; {handed});"
+            f" {found.streams_cpu_us_per_delivery:.1f} µs beyond what the writes take alone"
+            f" ({found.quiet_cpu_share:.0%} of a core at {found.quiet_writes:,.0f}/s with no"
+            f" stream, {found.writes_cpu_share:.0%} at the window's rate)"
+        )
     clients = "; ".join(
         f"{number}: {client['cpu'] / client['seconds']:.0%} of a core, its loop late p99"
         f" {client['lag_p99_ms']:.1f} ms (max {client['lag_max_ms']:.0f} ms)"
@@ -469,7 +502,6 @@ def print_event_feed_figures(server_url: str) -> None:
         f"{f', refused {resumed.refused}' if resumed.refused else ''}"
         "   goal: gaps 0, duplicates 0"
     )
-    print(f"  (the event feed section took {(time.perf_counter() - started) / 60:.1f} min)")
 
 
 def print_replica_figures(server_url: str) -> None:

@@ -36,6 +36,12 @@ every stream is checked whole: every event of its project after its start
 position, in order, once. The clients' own CPU and event-loop lag are reported, so
 a client that could not keep up shows.
 
+**Streams, the writes elsewhere**: the same again, on a fresh database, with the
+writer PATCHing a second server process (`--no-projections`) on that database: the
+first, as `make run` serves it, then serves the streams and its runner alone, as
+one of several processes behind a load balancer does. What the streams cost one
+process, and how fast it delivers, apart from the CPU the writes take.
+
 **Resumes**: from the window's start, under the same writes, one more client reads
 the first project's stream `RESUME_EVENTS` events at a time (a random count), drops
 the connection (what arrived past the count is not taken), waits up to
@@ -435,7 +441,12 @@ class Streams:
         return extra / max(self.window_deliveries, 1) * 1e6
 
 
-def streams_under_load(server_url: str, *, streams: int, window: float) -> Streams:
+def streams_under_load(
+    server_url: str, *, streams: int, window: float, writes_elsewhere: bool = False
+) -> Streams:
+    """The streams section; with `writes_elsewhere`, the writer PATCHes a second server
+    process (without a runner) on the same database, and the first serves only the
+    streams (and its runner): what one process's streams cost, apart from the writes."""
     url = fresh_database(server_url, "bench_events_streams")
     data_dir = tempfile.mkdtemp()
     services = open_services(url, data_dir)
@@ -464,11 +475,16 @@ def streams_under_load(server_url: str, *, streams: int, window: float) -> Strea
     ):
         watch = DatabaseWatch(url)
         running.callback(watch.close)
+        writes_to = address
+        if writes_elsewhere:
+            other = free_port()
+            running.enter_context(server_process(env, service_command(other), other))
+            writes_to = {"host": "127.0.0.1", "port": other}
         writer = running.enter_context(
             Role(
                 "writer",
                 {
-                    **address,
+                    **writes_to,
                     "keys": {str(project): keys[project] for project in STREAM_PROJECTS},
                     "links": {str(project): ids for project, ids in links.items()},
                     "rate": WRITE_RATE,
