@@ -77,6 +77,20 @@ def renders_json(log_format: str | None) -> bool:
     return not sys.stderr.isatty()
 
 
+class _StandardError(logging.StreamHandler[IO[str]]):
+    """A handler to whatever `sys.stderr` is when a record comes, as logging's own
+    last resort writes: a test runner swaps it per test and closes the old one, and a
+    server thread that logs after its test ended would find a closed file."""
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: IO[str]) -> None:
+        pass  # StreamHandler's own setting of it: the property has the say
+
+
 def configure(level: str, log_format: str | None = None, stream: IO[str] | None = None) -> None:
     """Routes every logger through structlog's formatter, at `level`, to `stream`
     (standard error unless told)."""
@@ -102,7 +116,9 @@ def configure(level: str, log_format: str | None = None, stream: IO[str] | None 
             renderer,
         ],
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.StreamHandler[Any] = (
+        _StandardError() if stream is None else logging.StreamHandler(stream)
+    )
     handler.setFormatter(formatter)
     _json_handler[:] = [handler] if renders_json(log_format) else []
     root = logging.getLogger()

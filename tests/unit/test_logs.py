@@ -128,3 +128,26 @@ def test_at_warning_only_requests_answered_with_a_5xx_are_logged() -> None:
         structlog.reset_defaults()
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(line["status"], line["level"]) for line in lines] == [(503, "error")]
+
+
+def test_lines_go_to_standard_error_as_it_is_when_they_are_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A test runner swaps sys.stderr per test and closes the old one: a server thread
+    that logs later writes to the new one, not to a closed file."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr("sys.stderr", first)
+        configure("INFO", "json")
+        first.close()
+        monkeypatch.setattr("sys.stderr", second)
+        log_request(200, {"request_id": "req-11", "method": "GET", "status": 200})
+        logging.getLogger("api.http.errors").warning("database unavailable")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in second.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["request", "database unavailable"]
