@@ -14,7 +14,7 @@ from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
 from api.http.errors import ApiError, not_found
 from api.http.schemas import ErrorDetail, Header
-from api.observability.request_ids import _ACCEPTABLE
+from api.observability.request_ids import ACCEPTABLE
 
 MAX_ID = 2**63 - 1
 """Ids, versions and sizes are PostgreSQL bigints."""
@@ -90,7 +90,7 @@ REQUEST_ID = Header(
     description="The request's id (the client's X-Request-ID if it is one of up to 128 of"
     " A-Za-z0-9._:/+=-, else a new one)",
     required=True,
-    schema={"type": "string", "pattern": f"^{_ACCEPTABLE.pattern}$"},
+    schema={"type": "string", "pattern": f"^{ACCEPTABLE.pattern}$"},
 )
 """Every operation takes X-Request-ID and every answer carries it
 (`api.observability.request_ids`), a 503 of the HTTP server's own excepted.

@@ -15,7 +15,8 @@ from litestar.types import Scope
 from api.observability.raw_headers import header
 
 HEADER = "x-request-id"
-_ACCEPTABLE = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+ACCEPTABLE = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+"""A client's X-Request-ID that is kept as the id (anything else is replaced)."""
 _STATE_KEY = "request_id"
 _HEADER = HEADER.encode()
 
@@ -31,7 +32,7 @@ def request_id_of(scope: Scope) -> str:
     request_id = state.get(_STATE_KEY)
     if request_id is None:
         incoming = header(scope, _HEADER) or ""
-        request_id = incoming if _ACCEPTABLE.fullmatch(incoming) else _new_id()
+        request_id = incoming if ACCEPTABLE.fullmatch(incoming) else _new_id()
         state[_STATE_KEY] = request_id
     return str(request_id)
 

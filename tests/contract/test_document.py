@@ -28,7 +28,7 @@ from api.http.conditions import IF_MATCH_PATTERN, parse_if_match
 from api.http.errors import ERROR_HEADERS, ApiError
 from api.http.idempotency import _KEY_SHAPE, KEY_PATTERN
 from api.http.parameters import MAX_PAGE, MAX_PER_PAGE, REQUEST_ID, _rfc3339
-from api.observability.request_ids import _ACCEPTABLE
+from api.observability.request_ids import ACCEPTABLE
 from domain import rules
 from domain.errors import InvalidValue
 
@@ -349,7 +349,7 @@ def test_the_idempotency_key_and_request_id_patterns_are_the_servers(value: str)
     key = validator({"type": "string", "pattern": KEY_PATTERN})
     assert key(value) is bool(_KEY_SHAPE.fullmatch(value))
     request_id = validator(REQUEST_ID.schema or {})
-    assert request_id(value) is bool(_ACCEPTABLE.fullmatch(value))
+    assert request_id(value) is bool(ACCEPTABLE.fullmatch(value))
 
 
 DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=4)

@@ -12,21 +12,19 @@ from typing import Any, cast
 import msgspec
 from litestar import Request
 from litestar.types import Scope
-from msgspec import UNSET
 
 from adapters.caching_store import CachingResourceStore
 from api.http.auth import caller
 from api.http.bodies import check_body
 from api.http.controllers.resources import (
-    expected_versions,
+    delete_command,
+    register_command,
     require_json,
+    update_command,
     version_preconditions,
 )
 from api.http.errors import handle
-from api.http.idempotency import idempotency_key
-from api.http.parameters import id_or_none
 from api.http.schemas import CreateResourceBody, UpdateResourceBody
-from application.commands import DeleteResource, RegisterResource, UpdateResource
 from application.ports import Outcome
 from application.service import ResourceService
 from tests.fakes import FakeResourceStore, MemoryBlobStore
@@ -150,10 +148,7 @@ class ResourceEndpoints:
         require_json(sent)
         check_body(body, CreateResourceBody)
         data = msgspec.json.decode(body, type=CreateResourceBody, strict=False)
-        command = RegisterResource(
-            **msgspec.structs.asdict(data),
-            idempotency=idempotency_key(sent, received.get("Idempotency-Key"), data),
-        )
+        command = register_command(sent, data, received.get("Idempotency-Key"))
         return asyncio.run(self.service.register(caller(sent), command))
 
     def update(self, resource_id: int, body: bytes, headers: Headers = None) -> Outcome:
@@ -161,24 +156,15 @@ class ResourceEndpoints:
         require_json(sent)
         check_body(body, UpdateResourceBody)
         data = msgspec.json.decode(body, type=UpdateResourceBody, strict=False)
-        changes = msgspec.structs.asdict(data)
-        confirm_upload = changes.pop("status") is not UNSET
-        command = UpdateResource(
-            **changes,
-            resource_id=id_or_none(resource_id),
-            expected_versions=expected_versions(received.get("If-Match")),
-            confirm_upload=confirm_upload,
-            idempotency=idempotency_key(sent, received.get("Idempotency-Key"), data),
+        command = update_command(
+            sent, resource_id, data, received.get("If-Match"), received.get("Idempotency-Key")
         )
         with version_preconditions():
             return asyncio.run(self.service.update(caller(sent), command))
 
     def delete(self, resource_id: int, headers: Headers = None) -> None:
         sent, received = self.sent("DELETE", f"/api/resources/{resource_id}", headers)
-        command = DeleteResource(
-            resource_id=id_or_none(resource_id),
-            expected_versions=expected_versions(received.get("If-Match")),
-        )
+        command = delete_command(resource_id, received.get("If-Match"))
         with version_preconditions():
             asyncio.run(self.service.delete(caller(sent), command))
 

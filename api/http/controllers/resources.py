@@ -83,6 +83,42 @@ def version_preconditions() -> Iterator[None]:
         ) from None
 
 
+def register_command(
+    request: Request[Any, Any, Any], data: CreateResourceBody, idempotency: str | None
+) -> RegisterResource:
+    """POST's command: the body's fields, and the Idempotency-Key with its fingerprint."""
+    return RegisterResource(
+        **msgspec.structs.asdict(data), idempotency=idempotency_key(request, idempotency, data)
+    )
+
+
+def update_command(
+    request: Request[Any, Any, Any],
+    resource_id: int,
+    data: UpdateResourceBody,
+    if_match: str | None,
+    idempotency: str | None,
+) -> UpdateResource:
+    """PATCH's command: the fields given (`status` only confirms the upload), the
+    versions If-Match allows, and the Idempotency-Key with its fingerprint."""
+    changes = msgspec.structs.asdict(data)
+    confirm_upload = changes.pop("status") is not UNSET
+    return UpdateResource(
+        **changes,
+        resource_id=id_or_none(resource_id),
+        expected_versions=expected_versions(if_match),
+        confirm_upload=confirm_upload,
+        idempotency=idempotency_key(request, idempotency, data),
+    )
+
+
+def delete_command(resource_id: int, if_match: str | None) -> DeleteResource:
+    """DELETE's command: the resource, and the versions If-Match allows."""
+    return DeleteResource(
+        resource_id=id_or_none(resource_id), expected_versions=expected_versions(if_match)
+    )
+
+
 LOCATION = Header(
     "Location",
     description="The new resource's path",
@@ -152,10 +188,7 @@ class ResourceController(Controller):
         idempotency: IdempotencyKeyHeader = None,
     ) -> Response[ResourceEnvelope]:
         services, resources = services_of(request), resources_of(request)
-        command = RegisterResource(
-            **msgspec.structs.asdict(data),
-            idempotency=idempotency_key(request, idempotency, data),
-        )
+        command = register_command(request, data, idempotency)
         outcome = await resources.register(caller(request), command)
         return outcome_response(outcome, services.links)
 
@@ -261,15 +294,7 @@ class ResourceController(Controller):
         idempotency: IdempotencyKeyHeader = None,
     ) -> Response[ResourceEnvelope]:
         services = services_of(request)
-        changes = msgspec.structs.asdict(data)
-        confirm_upload = changes.pop("status") is not UNSET
-        command = UpdateResource(
-            **changes,
-            resource_id=id_or_none(resource_id),
-            expected_versions=expected_versions(if_match),
-            confirm_upload=confirm_upload,
-            idempotency=idempotency_key(request, idempotency, data),
-        )
+        command = update_command(request, resource_id, data, if_match, idempotency)
         with version_preconditions():
             outcome = await resources_of(request).update(caller(request), command)
         return outcome_response(outcome, services.links)
@@ -294,9 +319,7 @@ class ResourceController(Controller):
         resource_id: ResourceId,
         if_match: IfMatch = None,
     ) -> None:
-        command = DeleteResource(
-            resource_id=id_or_none(resource_id), expected_versions=expected_versions(if_match)
-        )
+        command = delete_command(resource_id, if_match)
         with version_preconditions():
             await resources_of(request).delete(caller(request), command)
 
