@@ -49,9 +49,9 @@ class PostgresEventFeed:
         return [entry_of(row) for row in rows]
 
     async def since(self, after: int, limit: int) -> list[tuple[int, ActivityEntry]]:
-        rows = await self._store.fetch(self._since, (after, limit))
+        rows = await self._store.follow(self._since, (after, limit))
         return [(row["project_id"], entry_of(row)) for row in rows]
 
     async def head(self) -> int:
-        rows = await self._store.fetch(self._head, ())
+        rows = await self._store.follow(self._head, ())
         return int(rows[0]["head"])

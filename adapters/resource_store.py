@@ -226,6 +226,9 @@ class PostgresResourceStore:
                 max_lag=replica.max_lag,
                 wait=replica.wait,
             )
+        self.follower = _pool(conninfo, 1, pooled=pooled)
+        """The event feed's follower's own connection (adapters/activity_reads.py): its
+        reads never queue behind the requests'."""
         self._watching: asyncio.Task[None] | None = None
         self._recorder = recorder
         self._wakeup = Wakeup(self.pool, recorder.wake)
@@ -335,6 +338,7 @@ class PostgresResourceStore:
 
     async def open(self) -> None:
         await self.pool.open(wait=True)
+        await self.follower.open(wait=True)
         if self.replica is not None:
             # Not waited for: a replica that is down costs the service nothing.
             await self.replica.pool.open(wait=False)
@@ -376,6 +380,7 @@ class PostgresResourceStore:
         if self.replica is not None:
             await self.replica.pool.close()
         await self._wakeup.close()
+        await self.follower.close()
         await self.pool.close()
 
     # Reads
@@ -401,6 +406,11 @@ class PostgresResourceStore:
         """The rows of one statement, as dicts, on this store's pool: for the other
         readers of the database, with the same answer to an outage (503)."""
         rows: list[dict[str, Any]] = await self._rows(query, params)
+        return rows
+
+    async def follow(self, query: bytes | Composed, params: Any) -> list[dict[str, Any]]:
+        """`fetch` on the follower's own connection, always the primary's."""
+        rows: list[dict[str, Any]] = await self._rows(query, params, pool=self.follower)
         return rows
 
     async def _one(

@@ -49,6 +49,9 @@ what the hub reads at a time, so a subscriber that keeps up is never closed by a
 burst."""
 BACKLOG_PAGE = 1000
 """Events a subscriber's backlog is read in at a time."""
+RECENT_EVENTS = 5000
+"""Events the hub keeps after reading them (about ten seconds of 500 writes a second),
+so that a subscriber whose backlog ends a little behind the head is brought up to it."""
 
 Sink = Callable[[Sequence[ActivityEntry]], bool]
 """Writes events to a stream's client at once, or returns False when it cannot now (its
@@ -198,6 +201,7 @@ class FeedHub:
         idle_poll_seconds: float = IDLE_POLL_SECONDS,
         batch: int = HUB_BATCH,
         capacity: int = STREAM_BUFFER,
+        recent: int = RECENT_EVENTS,
     ) -> None:
         self._reads = reads
         self._poll = poll_seconds
@@ -208,6 +212,13 @@ class FeedHub:
         self._count = 0
         self.head: int | None = None
         """The newest position the hub has read; None until it has read one."""
+        self._recent: deque[tuple[int, dict[int, list[ActivityEntry]]]] = deque()
+        """The stretches read lately, oldest first: the position each ends at, and its
+        events by project."""
+        self._recent_events = 0
+        self._keep = recent
+        self._recent_from = 0
+        """The position the kept stretches start after (the head when none are kept)."""
         self._known = asyncio.Event()
         self._wake = asyncio.Event()
         self.stopping = False
@@ -220,6 +231,11 @@ class FeedHub:
     def subscribers(self) -> int:
         return self._count
 
+    def covers(self, bound: int) -> bool:
+        """Whether a subscriber that has read everything up to `bound` can subscribe:
+        the hub still keeps every event it has read after `bound`."""
+        return self.head is not None and self._recent_from <= bound <= self.head
+
     def subscribe(
         self,
         project_id: int,
@@ -228,8 +244,10 @@ class FeedHub:
         on_close: Callable[[str], None] | None = None,
         sink: Sink | None = None,
     ) -> Subscription:
-        """A subscription to the project's events after the hub's head. Call it only
-        once everything up to `head` has been read, with no await in between."""
+        """A subscription to the project's events after `cursor`. Call it only once
+        the caller has read everything up to a bound that the hub `covers`, with no
+        await in between: the hub hands over at once what it has kept after the
+        cursor, then every later event."""
         subscription = Subscription(self, project_id, where, cursor, on_close, self._capacity, sink)
         if self.stopping:
             subscription.closed = "shutdown"
@@ -237,6 +255,11 @@ class FeedHub:
         self._subscribers[project_id].add(subscription)
         self._count += 1
         self._wake.set()  # from idle polling to polling
+        for ends, by_project in self._recent:
+            entries = by_project.get(project_id)
+            if ends > cursor and entries:
+                subscription.offer(entries)
+                self.delivered += len(entries)
         return subscription
 
     def forget(self, subscription: Subscription) -> None:
@@ -284,7 +307,9 @@ class FeedHub:
                 # moving the head past it would pass over what came in between. Read
                 # on from the old head for them instead.
                 return True
-            self.head = max(self.head or 0, newest)
+            if newest != self.head:
+                self.head = max(self.head or 0, newest)
+                self._forget_recent()  # passed over unread: nothing kept covers it
             self._known.set()
             return False
         found = await self._reads.since(self.head, self._batch)
@@ -295,17 +320,32 @@ class FeedHub:
                 # from the old head on holds. Subscribers start again from their cursors.
                 logger.warning("the event feed went back from %s to %s", self.head, newest)
                 self.head = newest
+                self._forget_recent()
                 self._close_all("reset")
             return False
         by_project: dict[int, list[ActivityEntry]] = defaultdict(list)
         for project_id, entry in found:
             by_project[project_id].append(entry)
         self.head = found[-1][1].id
+        self._remember(self.head, by_project, len(found))
         for project_id, entries in by_project.items():
             for subscription in list(self._subscribers.get(project_id, ())):
                 subscription.offer(entries)
                 self.delivered += len(entries)
         return len(found) == self._batch
+
+    def _remember(self, ends: int, by_project: dict[int, list[ActivityEntry]], count: int) -> None:
+        self._recent.append((ends, by_project))
+        self._recent_events += count
+        while self._recent_events > self._keep and len(self._recent) > 1:
+            dropped_ends, dropped = self._recent.popleft()
+            self._recent_events -= sum(len(entries) for entries in dropped.values())
+            self._recent_from = dropped_ends
+
+    def _forget_recent(self) -> None:
+        self._recent.clear()
+        self._recent_events = 0
+        self._recent_from = self.head or 0
 
     def stop(self) -> None:
         """Ends every subscription (the process is stopping) and takes no more."""
@@ -330,7 +370,7 @@ async def backlog(
         if page:
             cursor = page[-1].id
             yield page
-        if len(page) < BACKLOG_PAGE and hub.head == bound:
+        if len(page) < BACKLOG_PAGE and hub.covers(bound):
             return
 
 
@@ -345,12 +385,15 @@ async def held_page(
 ) -> tuple[list[ActivityEntry], bool]:
     """A page of the feed after `after` (at most `limit`, and whether more follow),
     held up to `wait` seconds while there is nothing."""
+    if wait <= 0:
+        page = await reads.page(project_id, where, after, limit + 1, None)
+        return page[:limit], len(page) > limit
     while True:
-        bound = await hub.known_head() if wait > 0 else None
+        bound = await hub.known_head()
         page = await reads.page(project_id, where, after, limit + 1, bound)
-        if page or wait <= 0:
+        if page:
             return page[:limit], len(page) > limit
-        if hub.head == bound:
+        if hub.covers(bound):
             break
     subscription = hub.subscribe(project_id, where, after)
     try:
@@ -440,6 +483,9 @@ class EventFeed:
             async for page in backlog(self.reads, self.hub, project_id, where, cursor):
                 cursor = page[-1].id
                 yield page
+                # A stream holds no page it has sent: a thousand streams would each
+                # keep their last one (up to a thousand events) while they live.
+                del page
             subscription = self.hub.subscribe(project_id, where, cursor, on_close, sink)
             loop = asyncio.get_running_loop()
             wait = self.heartbeat
@@ -453,6 +499,7 @@ class EventFeed:
                     wait = self.heartbeat - quiet  # the sink wrote meanwhile: not quiet
                     continue
                 yield batch
+                del batch
                 subscription.sent()
                 wait = self.heartbeat
         finally:

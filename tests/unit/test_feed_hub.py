@@ -288,3 +288,96 @@ async def busy_through_the_sink() -> None:
     finally:
         running.cancel()
         await close(stream)
+
+
+class MovingFeed(MemoryFeed):
+    """A feed whose writers commit an event during every backlog read, and whose hub
+    has read it before the read answers: the head has always moved on by then."""
+
+    def __init__(self, hub_head: Callable[[], int | None]) -> None:
+        super().__init__()
+        self.hub_head = hub_head
+        self.reads = 0
+
+    async def page(
+        self, project_id: int, where: FeedFilter, after: int, limit: int, upto: int | None
+    ) -> list[ActivityEntry]:
+        found = await super().page(project_id, where, after, limit, upto)
+        self.reads += 1
+        newest = self.entries[-1].id + 1
+        self.entries.append(entry(newest))
+        await until(lambda: self.hub_head() == newest)
+        return found
+
+
+def test_a_backlog_the_hub_overtakes_at_every_read_still_ends() -> None:
+    """Under steady writes a stream's backlog ends a little behind the head, and the
+    hub brings it up from there: the stream opens, and nothing is missed or doubled."""
+    asyncio.run(overtaken_at_every_read())
+
+
+async def overtaken_at_every_read() -> None:
+    hub: FeedHub | None = None
+    reads = MovingFeed(lambda: None if hub is None else hub.head)
+    reads.entries = [entry(1), entry(2)]
+    hub = FeedHub(reads, poll_seconds=0.005, idle_poll_seconds=0.005)
+    feed = EventFeed(reads, hub, max_streams=10, heartbeat=WAIT)
+    running = asyncio.create_task(hub.run())
+    stream = feed.stream(PROJECT, FeedFilter(), after=0)
+    try:
+        await hub.known_head()
+        watcher = hub.subscribe(PROJECT, FeedFilter(), 2)  # keeps the hub reading
+        received = [e.id for e in await asyncio.wait_for(next_of(stream), WAIT)]
+        assert received == [1, 2]
+        # The backlog read once: the event written meanwhile comes from the hub.
+        received += [e.id for e in await asyncio.wait_for(next_of(stream), WAIT)]
+        assert received == [1, 2, 3]
+        assert reads.reads == 1
+        watcher.close("done")
+    finally:
+        await stop(running, stream, None)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    recent=st.integers(min_value=1, max_value=6),
+    during=st.integers(min_value=0, max_value=8),
+    watched=st.booleans(),
+    later=st.integers(min_value=0, max_value=3),
+)
+def test_a_backlog_overtaken_by_the_hub_ends_in_every_event_once(
+    recent: int, during: int, watched: bool, later: int
+) -> None:
+    """Whether the hub still keeps what came during the backlog's read (`recent`
+    events), has moved its head without reading them (no one `watched`), or has
+    dropped them, the stream gets every event once, in order."""
+    asyncio.run(overtaken(recent, during, watched, later))
+
+
+async def overtaken(recent: int, during: int, watched: bool, later: int) -> None:
+    reads = MemoryFeed()
+    reads.entries = [entry(1), entry(2)]
+    hub = FeedHub(reads, poll_seconds=0.002, idle_poll_seconds=0.002, recent=recent)
+    feed = EventFeed(reads, hub, max_streams=10, heartbeat=WAIT)
+    running = asyncio.create_task(hub.run())
+    stream = feed.stream(PROJECT, FeedFilter(), after=0)
+    try:
+        await hub.known_head()
+        if watched:
+            hub.subscribe(PROJECT, FeedFilter(), 2)
+        held = reads.hold_page = asyncio.Event()
+        first = asyncio.create_task(next_of(stream))
+        await reads.page_read.wait()
+        reads.hold_page = None
+        for position in range(3, 3 + during):
+            reads.entries.append(entry(position))
+            await until(lambda: hub.head == position)  # noqa: B023 (awaited at once)
+        held.set()
+        received = [e.id for e in await asyncio.wait_for(first, WAIT)]
+        total = 2 + during + later
+        reads.entries += [entry(position) for position in range(3 + during, total + 1)]
+        while received[-1] < total:
+            received += [e.id for e in await asyncio.wait_for(next_of(stream), WAIT)]
+        assert received == list(range(1, total + 1))
+    finally:
+        await stop(running, stream, None)

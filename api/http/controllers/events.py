@@ -371,3 +371,4 @@ async def _sse(
     sink = None if write is None else lambda entries: write(frames.of(entries))
     async for batch in feed.stream(project_id, where, after, on_close=closed, sink=sink):
         yield frames.of(batch) if batch else b": keep-alive\n\n"
+        del batch  # not kept while the hub writes through the sink (application/feed.py)
