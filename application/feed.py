@@ -7,10 +7,12 @@ any snapshot of it holds every event up to its newest one. That makes the newest
 position a reader has seen a bound below which nothing can still appear.
 
 `FeedHub` follows that bound for the whole process. A held request or a stream first
-reads its backlog from the database up to the hub's head, then subscribes at that
-head without yielding to the event loop in between, so the hub hands it every later
-event: no gap between the two, and the subscriber drops what it has already had.
-Subscribers hold no database connection; the hub reads each new stretch once and
+reads its backlog from the database up to the hub's head of that moment, then
+subscribes without yielding to the event loop in between. The hub keeps the events
+it read lately (`RECENT_EVENTS`): if it has moved on meanwhile, it hands the new
+subscriber what it kept after that bound at once, then every later event: no gap
+between the two, and the subscriber drops what it has already had. A bound older
+than what the hub keeps is read on from. Subscribers hold no database connection; the hub reads each new stretch once and
 gives every subscriber of the project what matches its filter, in memory.
 
 A stream may also give the hub a `Sink`: a way to write its events to its client at
