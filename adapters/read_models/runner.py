@@ -26,7 +26,7 @@ from adapters.read_models.reader import CommitOrderedReader
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-GATHER_SECONDS = 0.05
+GATHER_SECONDS = 0.03
 """While appends come, how long the runner lets them gather into one batch (the feed
 then trails the store by about this much; each batch costs the runner about a
 millisecond of its own, whatever its size). A gap waiting to settle is read again
