@@ -12,8 +12,9 @@ subscribes without yielding to the event loop in between. The hub keeps the even
 it read lately (`RECENT_EVENTS`): if it has moved on meanwhile, it hands the new
 subscriber what it kept after that bound at once, then every later event: no gap
 between the two, and the subscriber drops what it has already had. A bound older
-than what the hub keeps is read on from. Subscribers hold no database connection; the hub reads each new stretch once and
-gives every subscriber of the project what matches its filter, in memory.
+than what the hub keeps is read on from. Subscribers hold no database connection;
+the hub reads each new stretch once and gives every subscriber of the project what
+matches its filter, in memory.
 
 A stream may also give the hub a `Sink`: a way to write its events to its client at
 once. While the stream has nothing queued nor in flight, and the sink takes them, the
