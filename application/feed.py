@@ -215,9 +215,9 @@ class FeedHub:
         self._count = 0
         self.head: int | None = None
         """The newest position the hub has read; None until it has read one."""
-        self._recent: deque[tuple[int, dict[int, list[ActivityEntry]]]] = deque()
-        """The stretches read lately, oldest first: the position each ends at, and its
-        events by project."""
+        self._recent: deque[tuple[int, dict[int, list[ActivityEntry]], int]] = deque()
+        """The stretches read lately, oldest first: the position each ends at, its
+        events by project, and how many."""
         self._recent_events = 0
         self._keep = recent
         self._recent_from = 0
@@ -258,7 +258,7 @@ class FeedHub:
         self._subscribers[project_id].add(subscription)
         self._count += 1
         self._wake.set()  # from idle polling to polling
-        for ends, by_project in self._recent:
+        for ends, by_project, _ in self._recent:
             entries = by_project.get(project_id)
             if ends > cursor and entries:
                 subscription.offer(entries)
@@ -338,12 +338,11 @@ class FeedHub:
         return len(found) == self._batch
 
     def _remember(self, ends: int, by_project: dict[int, list[ActivityEntry]], count: int) -> None:
-        self._recent.append((ends, by_project))
+        self._recent.append((ends, by_project, count))
         self._recent_events += count
         while self._recent_events > self._keep and len(self._recent) > 1:
-            dropped_ends, dropped = self._recent.popleft()
-            self._recent_events -= sum(len(entries) for entries in dropped.values())
-            self._recent_from = dropped_ends
+            self._recent_from, _, dropped = self._recent.popleft()
+            self._recent_events -= dropped
 
     def _forget_recent(self) -> None:
         self._recent.clear()
