@@ -82,10 +82,14 @@ class ActivityRunner:
 
     def run(self, stop: threading.Event) -> None:
         """Processes until `stop` is set; waits on standby while another runner is active."""
+        unreachable = False
         while not stop.is_set():
             try:
                 with self._connect() as session:
                     session.autocommit = True
+                    if unreachable:
+                        logger.warning("the runner reached the database again")
+                        unreachable = False
                     if not self._try_lock(session):
                         logger.info("another runner holds %s; standing by", self.lock_key)
                         stop.wait(self._standby_poll)
@@ -96,7 +100,20 @@ class ActivityRunner:
                         self._process(session, stop)
                     finally:
                         self.is_active.clear()
-            except Exception:  # any failure (the database away, a bug in a batch): go on
+            except psycopg.OperationalError as error:
+                if not _lost(error):
+                    logger.exception("the runner stopped processing; starting again in a moment")
+                # The database away (a restart, a failover): said once, not with a
+                # traceback every second until it is back.
+                elif not unreachable:
+                    logger.warning(
+                        "the runner cannot reach the database; trying again every %s s: %s",
+                        self._standby_poll,
+                        (str(error).strip().splitlines() or [type(error).__name__])[0],
+                    )
+                    unreachable = True
+                stop.wait(self._standby_poll)
+            except Exception:  # any other failure (a bug in a batch): go on
                 logger.exception("the runner stopped processing; starting again in a moment")
                 stop.wait(self._standby_poll)
 
@@ -200,3 +217,15 @@ class ActivityRunner:
             (time.perf_counter() - started) * 1000,
         )
         return len(notifications)
+
+
+QUERY_CANCELED = "57014"
+
+
+def _lost(error: psycopg.OperationalError) -> bool:
+    """Whether an error says the database went away (no connection, or one cut by a
+    shutdown), not that a statement failed on it (a timeout, a lock)."""
+    state = error.sqlstate
+    if state == QUERY_CANCELED:  # class 57 too, but a statement's timeout
+        return False
+    return state is None or state.startswith(("08", "57"))

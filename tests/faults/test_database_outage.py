@@ -4,6 +4,7 @@ server SIGKILLed, connections killed in the pool. No 500, nothing acknowledged l
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import tempfile
@@ -11,6 +12,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -21,6 +24,7 @@ from tests.faults.cluster import Cluster, own_cluster
 from tests.faults.writers import Load, serve, started
 
 WRITERS = 4
+RUNNER = "adapters.read_models.runner"
 OUTAGE_SECONDS = 5.0
 
 
@@ -36,18 +40,30 @@ class Running:
     load: Load
     data_dir: str
     port: int
+    log: Path
+    """The server's log lines (JSON, one a line)."""
+
+    def logged(self, logger: str) -> list[dict[str, Any]]:
+        lines = self.log.read_text().splitlines()
+        return [
+            line
+            for line in (json.loads(text) for text in lines if text.startswith("{"))
+            if line.get("logger") == logger
+        ]
 
 
 @pytest.fixture
 def running(cluster: Cluster) -> Iterator[Running]:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="resources-fault-")
-    server, load = started(cluster.url, port, data_dir, WRITERS)
-    try:
-        yield Running(server, load, data_dir, port)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    log = Path(data_dir) / "server.log"
+    with log.open("wb") as writing:
+        server, load = started(cluster.url, port, data_dir, WRITERS, log=writing)
+        try:
+            yield Running(server, load, data_dir, port, log)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def test_a_database_restart_under_write_load_loses_nothing_and_heals(
@@ -101,6 +117,12 @@ def test_a_database_restart_under_write_load_loses_nothing_and_heals(
     assert all(answer.status == 200 for answer in healed)
     load.assert_nothing_acknowledged_was_lost()
     load.assert_the_feed_catches_up()
+    # The projection runner says the outage once and its end once: no traceback a
+    # second for an operator to wade through.
+    said = [(line["level"], line["event"]) for line in running.logged(RUNNER)]
+    assert [level for level, _ in said] == ["warning", "warning"], said
+    assert said[0][1].startswith("the runner cannot reach the database")
+    assert said[1][1] == "the runner reached the database again"
 
 
 def test_a_server_killed_under_write_load_loses_nothing_acknowledged(

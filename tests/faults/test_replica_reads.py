@@ -53,8 +53,7 @@ def replicated(apply_delay: str, **env: str) -> Iterator[Service]:
             cluster.primary.url,
             port,
             tempfile.mkdtemp(prefix="resources-replica-"),
-            DATABASE_REPLICA_URL=replica.url,
-            **env,
+            env={"DATABASE_REPLICA_URL": replica.url, **env},
         )
         try:
             key = first_key(server)

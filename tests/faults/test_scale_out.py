@@ -40,7 +40,7 @@ def cluster() -> Iterator[Cluster]:
 
 def start_writers(url: str, **env: str) -> tuple[subprocess.Popen[bytes], Load]:
     data_dir = tempfile.mkdtemp(prefix="resources-scale-out-")
-    return started(url, free_port(), data_dir, WRITERS, **env)
+    return started(url, free_port(), data_dir, WRITERS, env=env)
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import IO
 
 import httpx
 
@@ -128,20 +130,29 @@ class Load:
                 time.sleep(0.2)
 
 
-def serve(url: str, port: int, data_dir: str, **env: str) -> subprocess.Popen[bytes]:
-    env = {
+def serve(
+    url: str,
+    port: int,
+    data_dir: str,
+    *,
+    log: IO[bytes] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """The server, with `env` added to its environment; its log lines (stderr) to `log`
+    if given."""
+    environment = {
         **os.environ,
         "DATABASE_URL": url,
         "DATA_DIR": data_dir,
         "SIGNING_KEY": "a-fault-test-signing-key-of-32-bytes!",
         "LOG_LEVEL": "WARNING",
-        **env,
+        **(env or {}),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "api.cli.commands", "serve", "--port", str(port)],
-        env=env,
+        env=environment,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if log is None else log,
     )
 
 
@@ -155,13 +166,19 @@ def first_key(server: subprocess.Popen[bytes]) -> str:
 
 
 def started(
-    url: str, port: int, data_dir: str, writers: int, **env: str
+    url: str,
+    port: int,
+    data_dir: str,
+    writers: int,
+    *,
+    log: IO[bytes] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], Load]:
     """A server (with its projection runner) on `url`, and writers with a resource each."""
     from tests.e2e.servers import wait_until_healthy
 
     base = f"http://127.0.0.1:{port}"
-    server = serve(url, port, data_dir, **env)
+    server = serve(url, port, data_dir, log=log, env=env)
     try:
         key = first_key(server)
         wait_until_healthy(base)
