@@ -3,6 +3,7 @@ export; its live stream (Server-Sent Events) and the stream's signed URL."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
@@ -37,8 +38,11 @@ from api.http.schemas import (
     StreamUrlData,
 )
 from api.http.wiring import feed_of, frames_of, services_of
+from application.errors import DatabaseUnavailable
 from application.feed import EventFeed, FeedFilter, TooManyStreams
 from projections.activity import EVENT_TYPES, ActivityEntry
+
+logger = logging.getLogger(__name__)
 
 NDJSON = "application/x-ndjson"
 EVENT_STREAM = "text/event-stream"
@@ -49,6 +53,8 @@ DEFAULT_LIMIT = 100
 MAX_WAIT = 60
 STREAM_RETRY_AFTER = "5"
 """Seconds a client refused a stream (MAX_STREAMS) is told to wait."""
+UNAVAILABLE_COMMENT = b": the database cannot be reached; reconnect to resume\n\n"
+"""A stream's last line when its backlog cannot be read (after its 200: no 503)."""
 
 _encode = msgspec.json.Encoder().encode
 
@@ -369,6 +375,12 @@ async def _sse(
     # if it gives one, lets the hub write live events straight to this connection.
     write = body_writer(scope)
     sink = None if write is None else lambda entries: write(frames.of(entries))
-    async for batch in feed.stream(project_id, where, after, on_close=closed, sink=sink):
-        yield frames.of(batch) if batch else b": keep-alive\n\n"
-        del batch  # not kept while the hub writes through the sink (application/feed.py)
+    try:
+        async for batch in feed.stream(project_id, where, after, on_close=closed, sink=sink):
+            yield frames.of(batch) if batch else b": keep-alive\n\n"
+            del batch  # not kept while the hub writes through the sink (application/feed.py)
+    except DatabaseUnavailable as unavailable:
+        # Its backlog could not be read. The 200 has gone, so no 503: the stream ends,
+        # and the client comes back after `retry` with its Last-Event-ID.
+        logger.warning("an event stream ended: %s", unavailable)
+        yield UNAVAILABLE_COMMENT
