@@ -450,14 +450,16 @@ def _print_streams(found: event_feed.Streams, *, elsewhere: bool) -> None:
     connections = (
         f"    {'database connections':<22} {found.connections_quiet} with no stream,"
         f" {found.connections_streams} with {found.opened:,} streams (client backends of its"
-        " database in pg_stat_activity, the most of the samples; "
+        " database in pg_stat_activity, the most of the samples; with no stream: the writes,"
+        f" and the {found.opened:,} requests that open the streams made without them,"
+        f" {event_feed.CLIENT_PROCESSES * event_feed.OPENING} at a time; "
     )
     if elsewhere:
         print(
-            f"{connections}both servers' and the runner's: the streaming server's pool, at"
-            " its least while it has no request, grows toward DATABASE_POOL_SIZE while the"
-            " stream requests open 20 at a time (each checks its key and reads its backlog),"
-            " and keeps them idle; no stream holds one)"
+            f"{connections}both servers' and the runner's: the streaming server's pool grows"
+            " toward DATABASE_POOL_SIZE while the stream requests open, slower than those"
+            " requests alone as the streams already open take its core, and keeps the"
+            " connections idle; no stream holds one)"
         )
     else:
         print(

@@ -20,12 +20,15 @@ the resumer. A writer process renames random links of the projects in turn, pace
 at `WRITE_RATE` a second in all on `WRITER_CONNECTIONS` connections (open loop: a
 slow answer does not slow the pace), each PATCH with its own X-Request-ID, and
 notes when each answer was read. After `WARM_SECONDS` of writes (the server's
-connection pools grow), `QUIET_SECONDS` more with no stream: the database's client
-connections and transactions a second meanwhile. Then `CLIENT_PROCESSES` client
-processes open the streams, `OPENING` at a time each, spread evenly over the
-projects, each from the feed's newest position as they start: raw asyncio
-sockets, one Protocol a stream (no HTTP library), the chunks and frames taken apart
-by hand, the time each frame's read completed noted with its id. Then a window of
+connection pools grow), what opening the streams will ask of the server, without the
+streams (`open_without_streams`: every stream's key checked and its backlog read, as
+many at once as the clients will open them), then `QUIET_SECONDS` more with no
+stream: the database's client connections over both (the streams are held to that
+figure), the transactions a second and the server's CPU over the second. Then
+`CLIENT_PROCESSES` client processes open the streams, `OPENING` at a time each,
+spread evenly over the projects, each from the feed's newest position as they
+start: raw asyncio sockets, one Protocol a stream (no HTTP library), the chunks and
+frames taken apart by hand, the time each frame's read completed noted with its id. Then a window of
 `WINDOW_SECONDS`: the server's CPU time over it, its memory and the database's
 connections every `SAMPLE_EVERY` s, its transactions. The latency of a delivery is
 the time from the writer's answer to the frame's arrival at a stream (one clock:
@@ -68,6 +71,7 @@ import time
 from array import array
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -495,9 +499,10 @@ def streams_under_load(
         )
         writer.ready()
         time.sleep(WARM_SECONDS)
-        quiet_began, quiet_transactions = time.monotonic(), watch.transactions()
-        quiet_cpu = cpu_seconds(server.pid)
         with Sampler(watch.connections) as quiet:
+            open_without_streams(base, [keys[project] for project in projects], watch.feed_head())
+            quiet_began, quiet_transactions = time.monotonic(), watch.transactions()
+            quiet_cpu = cpu_seconds(server.pid)
             time.sleep(QUIET_SECONDS)
         opening, opening_transactions = time.monotonic(), watch.transactions()
         after = watch.feed_head()  # the streams start from the feed as it is now
@@ -609,6 +614,25 @@ def streams_under_load(
             resumes, json.loads(resumer.out.read_text()), feeds[STREAM_PROJECTS[0]], after
         ),
     )
+
+
+def open_without_streams(base: str, keys: list[str], after: int) -> None:
+    """What opening the streams asks of the server, without the streams: each one's key
+    checked and its backlog read (a feed page after `after`), as many at once as the
+    clients open them. The connections this takes are what the streams are held to."""
+
+    def requests(some: list[str]) -> None:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            for key in some:
+                client.get(
+                    "/api/events",
+                    params={"after": after, "limit": PAGE},
+                    headers={"Authorization": f"Bearer {key}"},
+                ).raise_for_status()
+
+    at_once = CLIENT_PROCESSES * OPENING
+    with ThreadPoolExecutor(at_once) as pool:
+        list(pool.map(requests, [keys[first::at_once] for first in range(at_once)]))
 
 
 def _caught_up(url: str, data_dir: str, server_pid: int) -> None:
