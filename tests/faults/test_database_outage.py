@@ -22,6 +22,7 @@ import pytest
 from tests.e2e.servers import free_port, wait_until_healthy
 from tests.faults.cluster import Cluster, own_cluster
 from tests.faults.writers import Load, serve, started
+from tests.sse import StreamReader
 
 WRITERS = 4
 RUNNER = "adapters.read_models.runner"
@@ -166,3 +167,46 @@ def test_connections_killed_in_the_pool_cost_no_request(cluster: Cluster, runnin
         load.finish()
     assert {answer.status for answer in load.answers} == {200}
     load.assert_nothing_acknowledged_was_lost()
+
+
+def test_a_live_stream_stays_open_through_a_database_restart(
+    cluster: Cluster, running: Running
+) -> None:
+    """The stream's process reads the feed for it: while PostgreSQL is away the stream
+    has nothing new, and once it is back the events written then arrive on the same
+    connection, none lost or repeated."""
+    load = running.load
+    reader = StreamReader(f"{load.base}/api/events/stream", headers=load.headers)
+    try:
+        assert reader.status == 200
+        assert reader.next().retry is not None
+        before = [frame.json()["position"] for frame in reader.events(len(load.ids))]
+        cluster.stop()
+        time.sleep(OUTAGE_SECONDS)
+        cluster.start()
+        written = 0
+        deadline = time.monotonic() + 30
+        while written < 3 and time.monotonic() < deadline:
+            response = httpx.patch(
+                f"{load.base}/api/resources/{load.ids[0]}",
+                json={"name": f"after-{written}"},
+                headers=load.headers,
+                timeout=10,
+            )
+            if response.status_code == 200:
+                written += 1
+            else:
+                assert response.status_code == 503, response.text
+                time.sleep(0.2)
+        assert written == 3
+        after = reader.events(3, timeout=15)
+        assert [frame.json()["changes"]["name"]["to"] for frame in after] == [
+            "after-0",
+            "after-1",
+            "after-2",
+        ]
+        positions = before + [frame.json()["position"] for frame in after]
+        assert positions == sorted(set(positions))
+        assert not reader.ended.is_set()
+    finally:
+        reader.close()
