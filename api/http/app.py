@@ -97,6 +97,7 @@ CORS_REQUEST_HEADERS = [
     "if-match",
     "idempotency-key",
     "last-event-id",
+    "session-token",
     "x-request-id",
 ]
 CORS_EXPOSED_HEADERS = [
@@ -104,6 +105,7 @@ CORS_EXPOSED_HEADERS = [
     "Location",
     "Idempotent-Replayed",
     "Retry-After",
+    "Session-Token",
     "X-Request-ID",
     "Content-Disposition",
     "Content-Length",

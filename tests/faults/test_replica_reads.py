@@ -27,6 +27,10 @@ APPLY_DELAY = "100ms"
 would miss it there: what a Session-Token is for."""
 
 
+DASHBOARD = "https://dash.example.com"
+"""The one origin in the servers' CORS_ORIGINS."""
+
+
 @dataclass
 class Service:
     client: httpx.Client
@@ -53,7 +57,7 @@ def replicated(apply_delay: str, **env: str) -> Iterator[Service]:
             cluster.primary.url,
             port,
             tempfile.mkdtemp(prefix="resources-replica-"),
-            env={"DATABASE_REPLICA_URL": replica.url, **env},
+            env={"DATABASE_REPLICA_URL": replica.url, "CORS_ORIGINS": DASHBOARD, **env},
         )
         try:
             key = first_key(server)
@@ -124,6 +128,28 @@ def test_a_read_with_the_session_token_never_misses_its_write(service: Service) 
         assert read.headers["etag"] == written.headers["etag"]
     # The replica does lag: without the token, reads right after a write miss it.
     assert missed_without_token > 0
+
+
+def test_a_dashboard_on_another_origin_may_read_and_send_the_session_token(
+    service: Service,
+) -> None:
+    resource_id = service.create("seen from the dashboard")
+    written = service.client.patch(
+        f"/api/resources/{resource_id}", json={"name": "renamed"}, headers={"Origin": DASHBOARD}
+    )
+    assert written.headers["session-token"]
+    exposed = written.headers["access-control-expose-headers"].lower().split(",")
+    assert "session-token" in [name.strip() for name in exposed]
+    preflight = service.client.options(
+        f"/api/resources/{resource_id}",
+        headers={
+            "Origin": DASHBOARD,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization,session-token",
+        },
+    )
+    assert preflight.status_code == 204, preflight.text  # 400 "Disallowed CORS headers"
+    assert preflight.headers["access-control-allow-origin"] == DASHBOARD
 
 
 def test_a_malformed_session_token_is_a_400(service: Service) -> None:
