@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
@@ -275,10 +276,12 @@ class FeedHub:
             if subscription.closed == "slow":
                 self.closed_slow += 1
 
-    async def known_head(self) -> int:
-        """The hub's head, once it has one."""
-        await self._known.wait()
-        assert self.head is not None
+    async def known_head(self, seconds: float) -> int | None:
+        """The hub's head, once it has one; None if it has none within `seconds` (it
+        has not reached the database since the process started)."""
+        if not self._known.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._known.wait(), seconds)
         return self.head
 
     async def run(self) -> None:
@@ -361,13 +364,22 @@ class FeedHub:
 
 
 async def backlog(
-    reads: FeedReads, hub: FeedHub, project_id: int, where: FeedFilter, after: int
+    reads: FeedReads,
+    hub: FeedHub,
+    project_id: int,
+    where: FeedFilter,
+    after: int,
+    heartbeat: float,
 ) -> AsyncIterator[list[ActivityEntry]]:
-    """The project's events after `after` up to the hub's head, page by page; the
+    """The project's events after `after` up to the hub's head, page by page (an
+    empty page every `heartbeat` seconds while the hub has yet to read its head); the
     caller subscribes when it ends, before awaiting anything else."""
     cursor = after
     while True:
-        bound = await hub.known_head()
+        bound = await hub.known_head(heartbeat)
+        if bound is None:
+            yield []
+            continue
         page = await reads.page(project_id, where, cursor, BACKLOG_PAGE, bound)
         if page:
             cursor = page[-1].id
@@ -391,7 +403,10 @@ async def held_page(
         page = await reads.page(project_id, where, after, limit + 1, None)
         return page[:limit], len(page) > limit
     while True:
-        bound = await hub.known_head()
+        bound = await hub.known_head(wait)
+        if bound is None:  # not even the head within `wait`: as a request without one
+            page = await reads.page(project_id, where, after, limit + 1, None)
+            return page[:limit], len(page) > limit
         page = await reads.page(project_id, where, after, limit + 1, bound)
         if page:
             return page[:limit], len(page) > limit
@@ -409,6 +424,19 @@ async def held_page(
 
 class TooManyStreams(Exception):
     """The process has as many open streams as it takes."""
+
+
+class StreamSlot:
+    """One of the process's MAX_STREAMS places, counted in `open_streams` from the
+    moment a stream is admitted: a burst of opens (every client of a stopped process
+    coming back at once) cannot pass the limit while their responses start. Freed when
+    its stream ends, or, should the stream never start (its client left first), when
+    the slot is dropped with it."""
+
+    def __init__(self, feed: EventFeed) -> None:
+        feed.open_streams += 1
+        self.free = weakref.finalize(self, feed.slot_freed)
+        """Gives the place back; once, however often it is called."""
 
 
 class EventFeed:
@@ -440,9 +468,14 @@ class EventFeed:
     async def export(
         self, project_id: int, where: FeedFilter, after: int, limit: int | None
     ) -> AsyncIterator[list[ActivityEntry]]:
-        """The events after `after` up to the head at the start (at most `limit`),
-        page by page: one page in memory at a time."""
-        head = await self.reads.head()
+        """The events after `after` up to the head now (at most `limit`), page by
+        page: one page in memory at a time. The head is read here, before any page:
+        a database out of reach is an error before the answer starts."""
+        return self._export(project_id, where, after, limit, await self.reads.head())
+
+    async def _export(
+        self, project_id: int, where: FeedFilter, after: int, limit: int | None, head: int
+    ) -> AsyncIterator[list[ActivityEntry]]:
         left = limit
         while left is None or left > 0:
             size = BACKLOG_PAGE if left is None else min(BACKLOG_PAGE, left)
@@ -456,10 +489,15 @@ class EventFeed:
             if len(page) < size:
                 return
 
-    def check_room(self) -> None:
-        """Raises TooManyStreams when the process has as many open streams as it takes."""
+    def admit(self) -> StreamSlot:
+        """A place for one more stream, to hand to `stream`; TooManyStreams when the
+        process has as many open streams as it takes, or is stopping."""
         if self.open_streams >= self.max_streams or self.hub.stopping:
             raise TooManyStreams
+        return StreamSlot(self)
+
+    def slot_freed(self) -> None:
+        self.open_streams -= 1
 
     async def stream(
         self,
@@ -469,22 +507,26 @@ class EventFeed:
         *,
         on_close: Callable[[str], None] | None = None,
         sink: Sink | None = None,
+        slot: StreamSlot | None = None,
     ) -> AsyncIterator[list[ActivityEntry]]:
         """The events after `after`: the backlog, then each new batch as it comes; an
         empty batch every `heartbeat` seconds of quiet. Ends when the process stops
-        or when the caller falls too far behind (`on_close` is told which). Ask
-        `check_room` first: the count of open streams moves when this starts.
+        or when the caller falls too far behind (`on_close` is told which). Its place
+        among the open streams is `slot`, from `admit`; without one it takes one
+        unasked, as it starts.
 
         With a `sink`, live events go through it whenever they can (see the module's
         notes); what it yields then is only what the sink could not take, in order.
         Each batch yielded must be written by the time the caller asks for the next."""
-        self.open_streams += 1
+        place = slot if slot is not None else StreamSlot(self)
         subscription: Subscription | None = None
         try:
             cursor = after
-            async for page in backlog(self.reads, self.hub, project_id, where, cursor):
-                cursor = page[-1].id
-                yield page
+            pages = backlog(self.reads, self.hub, project_id, where, cursor, self.heartbeat)
+            async for page in pages:
+                if page:
+                    cursor = page[-1].id
+                yield page  # empty: a keep-alive, the hub has yet to read the head
                 # A stream holds no page it has sent: a thousand streams would each
                 # keep their last one (up to a thousand events) while they live.
                 del page
@@ -505,6 +547,6 @@ class EventFeed:
                 subscription.sent()
                 wait = self.heartbeat
         finally:
-            self.open_streams -= 1
+            place.free()
             if subscription is not None:
                 subscription.close("gone")

@@ -293,6 +293,9 @@ def test_a_signed_stream_url_opens_without_a_key_and_only_for_its_project(
 
     for tampered in (
         {"project": str(PROJECT + 1)},
+        {"project": "abc"},
+        {"project": "0"},
+        {"project": str(2**63)},
         {"expires": str(int(query["expires"]) + 1)},
         {"signature": "0" * 64},
         {"signature": "not hex"},
@@ -331,6 +334,30 @@ def test_streams_past_max_streams_are_refused_with_retry_after(
             break
         assert time.monotonic() < deadline, "closed streams kept their places"
         time.sleep(0.2)
+
+
+def test_a_burst_of_opens_gets_no_more_streams_than_max_streams(feed_base: str, key: str) -> None:
+    """Every client of a stopped process comes back at once: the limit holds then."""
+    headers = {"Authorization": f"Bearer {key}"}
+    start = threading.Barrier(12)
+    readers: list[StreamReader] = []
+
+    def open_one() -> None:
+        start.wait()
+        readers.append(StreamReader(feed_base + "/api/events/stream", headers=headers))
+
+    threads = [threading.Thread(target=open_one) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert sorted(reader.status or 0 for reader in readers) == [200] * 3 + [503] * 9
+        metrics = httpx.get(feed_base + "/metrics").text
+        assert "resources_event_streams_open 3.0" in metrics
+    finally:
+        for reader in readers:
+            reader.close()
 
 
 def test_the_export_and_pages_are_declared_with_their_cursor(api: httpx.Client) -> None:

@@ -84,6 +84,13 @@ CASES: list[Case] = [
         key=False,
     ),
     Case(
+        "stream: a signed URL's project altered past int64",
+        "GET",
+        "/api/events/stream?project=9223372036854775808&{get_of_pending}",
+        403,
+        key=False,
+    ),
+    Case(
         "stream: a content URL's signature",
         "GET",
         "/api/events/stream?project={pending}&{get_of_pending}",

@@ -173,8 +173,8 @@ def test_a_live_stream_stays_open_through_a_database_restart(
     cluster: Cluster, running: Running
 ) -> None:
     """The stream's process reads the feed for it: while PostgreSQL is away the stream
-    has nothing new, and once it is back the events written then arrive on the same
-    connection, none lost or repeated."""
+    has nothing new (and a new page or export is a 503), and once it is back the events
+    written then arrive on the same connection, none lost or repeated."""
     load = running.load
     reader = StreamReader(f"{load.base}/api/events/stream", headers=load.headers)
     try:
@@ -182,7 +182,17 @@ def test_a_live_stream_stays_open_through_a_database_restart(
         assert reader.next().retry is not None
         before = [frame.json()["position"] for frame in reader.events(len(load.ids))]
         cluster.stop()
-        time.sleep(OUTAGE_SECONDS)
+        away = time.monotonic()
+        # Meanwhile a page and an export of the feed are refused, before they start.
+        for accept in ("application/json", "application/x-ndjson"):
+            refused = httpx.get(
+                f"{load.base}/api/events",
+                headers={**load.headers, "Accept": accept},
+                timeout=10,
+            )
+            assert refused.status_code == 503, (accept, refused.text)
+            assert refused.json()["error"]["code"] == "service_unavailable"
+        time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - away)))
         cluster.start()
         written = 0
         deadline = time.monotonic() + 30

@@ -9,10 +9,11 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.feed import EventFeed, FeedFilter, FeedHub, held_page
+from application.feed import EventFeed, FeedFilter, FeedHub, TooManyStreams, held_page
 from projections.activity import ActivityEntry
 
 PROJECT = 1
@@ -74,7 +75,7 @@ async def held_while_the_head_is_read() -> None:
     hub = FeedHub(reads, poll_seconds=0.01, idle_poll_seconds=0.01)
     running = asyncio.create_task(hub.run())
     try:
-        assert await hub.known_head() == 2
+        assert await hub.known_head(WAIT) == 2
         # The hub, idle, reads the head: it sees 3 and 4 committed, and is held there.
         reads.hold_head = asyncio.Event()
         reads.head_read.clear()
@@ -105,7 +106,7 @@ async def overtaken_while_reading_the_backlog() -> None:
     feed = EventFeed(reads, hub, max_streams=10, heartbeat=WAIT)
     running = asyncio.create_task(hub.run())
     try:
-        assert await hub.known_head() == 3
+        assert await hub.known_head(WAIT) == 3
         other = hub.subscribe(PROJECT, FeedFilter(), 3)  # keeps the hub reading as they come
         # The stream's backlog read (up to 3) is held while 4 and 5 commit and the hub
         # reads them, for its subscribers of the moment.
@@ -197,7 +198,7 @@ async def through_a_sink(batches: list[int], paused: list[bool]) -> None:
     client = Connection(paused)
     stream = feed.stream(PROJECT, FeedFilter(), after=0, sink=client.sink)
     try:
-        await hub.known_head()
+        await hub.known_head(WAIT)
         client.received += [e.id for e in await asyncio.wait_for(anext(stream), WAIT)]  # backlog
         sending = asyncio.create_task(next_of(stream))
         position = 1
@@ -237,7 +238,7 @@ async def behind_a_batch_in_flight() -> None:
     client = Connection([True])  # the first live batch finds the connection paused
     stream = feed.stream(PROJECT, FeedFilter(), after=1, sink=client.sink)
     try:
-        await hub.known_head()
+        await hub.known_head(WAIT)
         sending = asyncio.create_task(next_of(stream))
         await until(lambda: hub.subscribers == 1)  # no backlog: the stream is live
         reads.entries.append(entry(2))
@@ -273,7 +274,7 @@ async def busy_through_the_sink() -> None:
     client = Connection([])
     stream = feed.stream(PROJECT, FeedFilter(), after=1, sink=client.sink)
     try:
-        await hub.known_head()
+        await hub.known_head(WAIT)
         keep_alive = asyncio.create_task(next_of(stream))
         loop = asyncio.get_running_loop()
         began = loop.time()
@@ -325,7 +326,7 @@ async def overtaken_at_every_read() -> None:
     running = asyncio.create_task(hub.run())
     stream = feed.stream(PROJECT, FeedFilter(), after=0)
     try:
-        await hub.known_head()
+        await hub.known_head(WAIT)
         watcher = hub.subscribe(PROJECT, FeedFilter(), 2)  # keeps the hub reading
         received = [e.id for e in await asyncio.wait_for(next_of(stream), WAIT)]
         assert received == [1, 2]
@@ -362,7 +363,7 @@ async def overtaken(recent: int, during: int, watched: bool, later: int) -> None
     running = asyncio.create_task(hub.run())
     stream = feed.stream(PROJECT, FeedFilter(), after=0)
     try:
-        await hub.known_head()
+        await hub.known_head(WAIT)
         if watched:
             hub.subscribe(PROJECT, FeedFilter(), 2)
         held = reads.hold_page = asyncio.Event()
@@ -381,3 +382,72 @@ async def overtaken(recent: int, during: int, watched: bool, later: int) -> None
         assert received == list(range(1, total + 1))
     finally:
         await stop(running, stream, None)
+
+
+def test_a_stream_holds_its_place_from_its_admission_and_gives_it_back_once() -> None:
+    asyncio.run(places())
+
+
+async def places() -> None:
+    reads = MemoryFeed()
+    reads.entries = [entry(1)]
+    hub = FeedHub(reads, poll_seconds=0.01, idle_poll_seconds=0.01)
+    feed = EventFeed(reads, hub, max_streams=2, heartbeat=WAIT)
+    first, second = feed.admit(), feed.admit()
+    # Both count before either stream has started: a burst of opens stops at the limit.
+    with pytest.raises(TooManyStreams):
+        feed.admit()
+    assert feed.open_streams == 2
+    # A place whose stream never started (its client left first) comes back when dropped.
+    del second
+    assert feed.open_streams == 1
+    third = feed.admit()
+    running = asyncio.create_task(hub.run())
+    stream = feed.stream(PROJECT, FeedFilter(), after=0, slot=third)
+    try:
+        assert [e.id for e in await asyncio.wait_for(anext(stream), WAIT)] == [1]
+        assert feed.open_streams == 2
+    finally:
+        assert isinstance(stream, AsyncGenerator)
+        await stream.aclose()
+        running.cancel()
+    assert feed.open_streams == 1
+    third.free()  # as the HTTP layer's own cleanup does after the stream's
+    assert feed.open_streams == 1
+    first.free()
+    assert feed.open_streams == 0
+
+
+def test_a_hub_yet_to_read_the_head_holds_no_request_past_its_wait_and_no_stream_quiet() -> None:
+    asyncio.run(before_the_first_head())
+
+
+async def before_the_first_head() -> None:
+    """The database went away as the process started: the hub has no head yet."""
+    reads = MemoryFeed()
+    reads.entries = [entry(1)]
+    reads.hold_head = asyncio.Event()
+    hub = FeedHub(reads, poll_seconds=0.01, idle_poll_seconds=0.01)
+    feed = EventFeed(reads, hub, max_streams=10, heartbeat=0.1)
+    running = asyncio.create_task(hub.run())
+    stream = feed.stream(PROJECT, FeedFilter(), after=0)
+    try:
+        await reads.head_read.wait()
+        # A held request reads as one without `wait` would, once its wait is over.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        page = await held_page(reads, hub, PROJECT, FeedFilter(), after=0, limit=10, wait=0.2)
+        assert ([e.id for e in page[0]], page[1]) == ([1], False)
+        assert 0.2 <= loop.time() - started < WAIT
+        # A stream gets its keep-alives (empty batches) meanwhile, then its events.
+        assert await asyncio.wait_for(anext(stream), WAIT) == []
+        assert await asyncio.wait_for(anext(stream), WAIT) == []
+        reads.hold_head.set()
+        received: list[int] = []
+        while not received:
+            received = [e.id for e in await asyncio.wait_for(anext(stream), WAIT)]
+        assert received == [1]
+    finally:
+        assert isinstance(stream, AsyncGenerator)
+        await stream.aclose()
+        running.cancel()

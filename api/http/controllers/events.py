@@ -26,6 +26,7 @@ from api.http.parameters import (
     WHOLE_NUMBERS,
     SessionToken,
     WholeNumber,
+    whole_number,
     whole_numbers,
 )
 from api.http.schemas import (
@@ -39,7 +40,7 @@ from api.http.schemas import (
 )
 from api.http.wiring import feed_of, frames_of, services_of
 from application.errors import DatabaseUnavailable
-from application.feed import EventFeed, FeedFilter, TooManyStreams
+from application.feed import EventFeed, FeedFilter, StreamSlot, TooManyStreams
 from projections.activity import EVENT_TYPES, ActivityEntry
 
 logger = logging.getLogger(__name__)
@@ -228,7 +229,8 @@ class EventsController(Controller):
         principal = await principal_of(request)
         feed = feed_of(request)
         if _wants_ndjson(request):
-            lines = _ndjson(feed.export(principal.project_id, where, start, most))
+            pages = await feed.export(principal.project_id, where, start, most)
+            lines = _ndjson(pages, request.scope)
             return Export(lines, media_type=NDJSON)  # type: ignore[return-value]
         entries, has_more = await feed.page(
             principal.project_id, where, start, most or DEFAULT_LIMIT, float(wait)
@@ -286,7 +288,7 @@ class EventsController(Controller):
             ),
         ] = None,
         project: Annotated[
-            WholeNumber | None,
+            str | None,  # read in _signed_project: an altered project is a 403, not a 400
             QueryParameter(
                 description="The project of a signed stream URL",
                 schema_extra=whole_numbers(1, MAX_ID),
@@ -310,7 +312,7 @@ class EventsController(Controller):
             project_id = (await principal_of(request)).project_id
         feed = feed_of(request)
         try:
-            feed.check_room()
+            slot = feed.admit()
         except TooManyStreams:
             raise ApiError(
                 503,
@@ -318,7 +320,7 @@ class EventsController(Controller):
                 headers={"Retry-After": STREAM_RETRY_AFTER},
             ) from None
         return Stream(
-            _sse(feed, frames_of(request), project_id, where, start, request.scope),
+            _sse(feed, slot, frames_of(request), project_id, where, start, request.scope),
             media_type=EVENT_STREAM,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -338,26 +340,44 @@ class EventsController(Controller):
 
 def _signed_project(
     request: Request[Any, Any, Any],
-    project: int | None,
+    project: str | None,
     expires: str | None,
     signature: str | None,
 ) -> int:
     if project is None:
         raise ApiError(403, "The signed URL is not valid: the URL is not signed.")
     try:
-        services_of(request).signer.verify(STREAM, project, expires, signature)
+        project_id = whole_number(WholeNumber, project)
+    except ValueError:
+        raise ApiError(
+            403,
+            "The signed URL is not valid: its project was altered; use the URL exactly as it"
+            " was handed out.",
+        ) from None
+    try:
+        services_of(request).signer.verify(STREAM, project_id, expires, signature)
     except SignatureRejected as rejected:
         raise ApiError(403, f"The signed URL is not valid: {rejected}.") from None
-    return project
+    return project_id
 
 
-async def _ndjson(pages: AsyncIterator[list[ActivityEntry]]) -> AsyncIterator[bytes]:
-    async for page in pages:
-        yield b"".join(_encode(feed_event(entry)) + b"\n" for entry in page)
+async def _ndjson(pages: AsyncIterator[list[ActivityEntry]], scope: Scope) -> AsyncIterator[bytes]:
+    try:
+        async for page in pages:
+            yield b"".join(_encode(feed_event(entry)) + b"\n" for entry in page)
+    except DatabaseUnavailable as unavailable:
+        # The 200 has gone. The connection is cut, not the response ended: the client
+        # must not take what it has for the whole export.
+        abort = aborter(scope)
+        if abort is None:
+            raise
+        logger.warning("an export was cut short: %s", unavailable)
+        abort()
 
 
 async def _sse(
     feed: EventFeed,
+    slot: StreamSlot,
     frames: Frames,
     project_id: int,
     where: FeedFilter,
@@ -370,13 +390,16 @@ async def _sse(
         if reason == "slow" and abort is not None:
             abort()  # its send may be blocked: free the connection now
 
-    yield b"retry: %d\n\n" % RETRY_MILLISECONDS
-    # The response has started (the line above is written): the server's body writer,
-    # if it gives one, lets the hub write live events straight to this connection.
-    write = body_writer(scope)
-    sink = None if write is None else lambda entries: write(frames.of(entries))
     try:
-        async for batch in feed.stream(project_id, where, after, on_close=closed, sink=sink):
+        yield b"retry: %d\n\n" % RETRY_MILLISECONDS
+        # The response has started (the line above is written): the server's body
+        # writer, if it gives one, lets the hub write live events straight to this
+        # connection.
+        write = body_writer(scope)
+        sink = None if write is None else lambda entries: write(frames.of(entries))
+        async for batch in feed.stream(
+            project_id, where, after, on_close=closed, sink=sink, slot=slot
+        ):
             yield frames.of(batch) if batch else b": keep-alive\n\n"
             del batch  # not kept while the hub writes through the sink (application/feed.py)
     except DatabaseUnavailable as unavailable:
@@ -384,3 +407,5 @@ async def _sse(
         # and the client comes back after `retry` with its Last-Event-ID.
         logger.warning("an event stream ended: %s", unavailable)
         yield UNAVAILABLE_COMMENT
+    finally:
+        slot.free()  # a client gone before the stream began; else `stream` has freed it
