@@ -20,6 +20,33 @@ from application.errors import DatabaseUnavailable
 
 _embedded: dict[Path, Any] = {}
 
+UNREACHABLE = (psycopg.OperationalError, es.OperationalError, DatabaseUnavailable)
+"""What opening the database raises when it cannot be reached (the server down, a
+wrong host, port or password): for the command line to say so in one line."""
+
+
+def malformed(url: str | None) -> str | None:
+    """Why `url` is not a PostgreSQL URL (or connection string); None when it is one."""
+    if url is None:
+        return None
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as error:
+        return str(error).strip()
+    return None
+
+
+def described(url: str | None) -> str:
+    """Where a database URL points, without its password, for a message."""
+    if not url:
+        return "the embedded PostgreSQL"
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "DATABASE_URL"
+    where = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
+    return f"DATABASE_URL: {params.get('user') or 'postgres'}@{where}/{params.get('dbname') or ''}"
+
 
 def database_url(configured: str | None, data_dir: Path) -> str:
     """The URL to connect to, starting the embedded server when none is configured.

@@ -7,19 +7,20 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
-from adapters.database import database_url
+from adapters.database import UNREACHABLE, database_url, described, malformed
 from adapters.read_models.rebuild import BATCH_SIZE, RebuildBusy, RebuildStopped, VerificationFailed
 from api.cli.progress import RebuildDisplay
 from api.cli.supervision import RunnerSupervisor, watch_parent
 from api.composition.services import Services
-from api.composition.settings import Settings, SettingsError
+from api.composition.settings import MAX_PORT, Settings, SettingsError
 from api.composition.version import package_version
+from api.http.parameters import MAX_ID
 from api.observability.logs import configure as configure_logging
 from application.errors import BlobStoreUnavailable
 from application.service import ResourceService
@@ -59,8 +60,12 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the HTTP API", parents=[where])
     serve.add_argument("--host", help="address to listen on (default: HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 8000)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    serve.add_argument(
+        "--port", type=_whole(1, MAX_PORT), help="port to listen on (default: PORT or 8000)"
+    )
+    serve.add_argument(
+        "--workers", type=_whole(1, 256), default=1, help="worker processes (default: 1)"
+    )
     serve.add_argument(
         "--no-projections",
         action="store_true",
@@ -112,11 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     create = keys.add_parser(
         "create", help="create a key; prints it once, on the last line", parents=[where]
     )
-    create.add_argument("--project-id", type=int, required=True)
+    create.add_argument("--project-id", type=_whole(1, MAX_ID), required=True)
     create.add_argument("--user", required=True, help="the user id the key acts for")
     keys.add_parser("list", help="one key per line, id first; never the secret", parents=[where])
     revoke = keys.add_parser("revoke", help="revoke a key at once", parents=[where])
-    revoke.add_argument("id", type=int)
+    revoke.add_argument("id", type=_whole(1, MAX_ID))
     return parser
 
 
@@ -141,17 +146,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"resources: {error}", file=sys.stderr)
         return 2
+    for name, url in (
+        ("DATABASE_URL", settings.database_url),
+        ("DATABASE_DIRECT_URL", settings.database_direct_url),
+        ("DATABASE_REPLICA_URL", settings.database_replica_url),
+    ):
+        problem = malformed(url)
+        if problem is not None:
+            print(
+                f"resources: {name} must be a PostgreSQL URL such as"
+                f" postgresql://user:password@host:5432/dbname ({problem})",
+                file=sys.stderr,
+            )
+            return 2
     configure_logging(settings.log_level, settings.log_format)
     if not args.quiet_location:
         database = "DATABASE_URL" if configured else "embedded PostgreSQL"
         print(f"resources: data in {settings.data_dir} ({database})", file=sys.stderr, flush=True)
     try:
-        if args.command == "serve":
-            return _serve(settings, args.host, args.port, args.workers, not args.no_projections)
-        services = Services(settings, pool_size=2)
+        return _command(settings, args)
     except SettingsError as error:
         print(f"resources: {error}", file=sys.stderr)
         return 2
+    except UNREACHABLE as error:
+        print(
+            f"resources: the database cannot be reached ({described(settings.database_url)}):"
+            f" {error}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _command(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port, args.workers, not args.no_projections)
+    services = Services(settings, pool_size=2)
     try:
         if args.command == "projections":
             if args.projections_command == "status":
@@ -164,6 +193,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _keys(services, args)
     finally:
         services.close()
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        if text.isascii() and text.isdigit() and low <= int(text) <= high:
+            return int(text)
+        raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}")
+
+    return parse
 
 
 def _data_dir(option: str | None) -> Path:
@@ -224,8 +264,11 @@ def _rebuild(services: Services, args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 130
-            except (RebuildBusy, VerificationFailed) as refused:
+            except RebuildBusy as refused:
                 print(f"resources: {refused}", file=sys.stderr)
+                return 1
+            except VerificationFailed as refused:
+                print(refused, file=sys.stderr)  # "<projection>: N rows differ ...", as progress
                 return 1
             resumed = f", resumed at {outcome.resumed_from:,}" if outcome.resumed_from else ""
             changed = f", {outcome.differences} rows changed" if outcome.differences else ""
@@ -295,8 +338,8 @@ def _collect_garbage(services: Services) -> int:
 
 def _keys(services: Services, args: argparse.Namespace) -> int:
     if args.keys_command == "create":
-        if args.project_id < 1 or not args.user.strip():
-            print("resources: --project-id must be 1 or more and --user not empty", file=sys.stderr)
+        if not args.user.strip():
+            print("resources: --user must not be empty", file=sys.stderr)
             return 2
         key_id, secret = services.keys.create(args.project_id, args.user.strip())
         print(f"Created key {key_id} for project {args.project_id}, user {args.user.strip()}.")
@@ -328,7 +371,7 @@ def _serve(
     # address the server listens on.
     if host:
         os.environ["HOST"] = host
-    if port:
+    if port is not None:
         os.environ["PORT"] = str(port)
     # Starts the embedded database when needed; this process keeps it running
     # for the workers, which connect by URL.
@@ -358,7 +401,7 @@ def _serve(
     try:
         return serve(
             host or settings.host,
-            port or settings.port,
+            settings.port if port is None else port,
             workers,
             settings.log_level.lower(),
         )

@@ -6,12 +6,17 @@ import contextlib
 import os
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from msgspec import Struct
 
 MiB = 1024 * 1024
+MAX_PORT = 65535
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+"""LOG_LEVEL's names, as the logging module and uvicorn both know them."""
+_T = TypeVar("_T")
 
 
 class SettingsError(ValueError):
@@ -78,7 +83,7 @@ class Settings(Struct, frozen=True, kw_only=True):
         env = os.environ if env is None else env
         data_dir = Path(env.get("DATA_DIR") or ".data").resolve()
         host = env.get("HOST") or "127.0.0.1"
-        port = _integer(env, "PORT", 8000)
+        port = _integer(env, "PORT", 8000, maximum=MAX_PORT)
         max_streams = _integer(env, "MAX_STREAMS", 1000)
         return cls(
             database_url=env.get("DATABASE_URL") or None,
@@ -90,11 +95,11 @@ class Settings(Struct, frozen=True, kw_only=True):
             host=host,
             port=port,
             public_url=(env.get("PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
-            signing_key=_signing_key(env.get("SIGNING_KEY"), data_dir),
+            signing_key=_usable(data_dir, lambda: _signing_key(env.get("SIGNING_KEY"), data_dir)),
             blob_store_url=env.get("BLOB_STORE_URL") or (data_dir / "blobs").as_uri(),
             max_upload_bytes=_integer(env, "MAX_UPLOAD_BYTES", 100 * MiB),
             signed_url_ttl=_integer(env, "SIGNED_URL_TTL", 3600),
-            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            log_level=(_choice(env, "LOG_LEVEL", LOG_LEVELS) or "info").upper(),
             ready_max_lag_seconds=_integer(env, "READY_MAX_LAG", 10),
             database_pool_size=_integer(env, "DATABASE_POOL_SIZE", 16),
             blob_store_timeout=_integer(env, "BLOB_STORE_TIMEOUT", 10),
@@ -112,6 +117,17 @@ class Settings(Struct, frozen=True, kw_only=True):
             stream_buffer=_integer(env, "STREAM_BUFFER", 2000),
             cors_origins=_origins(env.get("CORS_ORIGINS") or ""),
         )
+
+
+def _usable(data_dir: Path, read: Callable[[], _T]) -> _T:
+    """What `read` finds under DATA_DIR; a SettingsError if the directory cannot be used."""
+    try:
+        return read()
+    except OSError as error:
+        raise SettingsError(
+            f"DATA_DIR {data_dir} cannot be used: {error.strerror or error}"
+            " (set DATA_DIR or --data-dir to a directory this user may write)"
+        ) from None
 
 
 def _direct_url(env: Mapping[str, str]) -> str | None:
@@ -166,7 +182,14 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
+def _integer(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+) -> int:
     raw = env.get(name)
     if not raw:
         return default
@@ -176,6 +199,8 @@ def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int = 
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}, not {value}")
     return value
 
 

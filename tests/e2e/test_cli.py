@@ -171,3 +171,52 @@ def test_keys_create_with_database_url_says_where_and_keeps_the_key_last(
     assert result.stderr.splitlines() == [
         f"resources: data in {services.settings.data_dir} (DATABASE_URL)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "env", "code", "said"),
+    [
+        (
+            ["keys", "list"],
+            {"DATABASE_URL": "postgresql://nobody:hunter2@127.0.0.1:1/nowhere"},
+            1,
+            "resources: the database cannot be reached (DATABASE_URL: nobody@127.0.0.1:1/nowhere)",
+        ),
+        (
+            ["keys", "list"],
+            {"DATABASE_URL": "not a url"},
+            2,
+            "resources: DATABASE_URL must be a PostgreSQL URL such as",
+        ),
+        (["keys", "list"], {"LOG_LEVEL": "verbose"}, 2, "resources: LOG_LEVEL must be one of"),
+        (["serve"], {"PORT": "70000"}, 2, "resources: PORT must be at most 65535, not 70000"),
+        (["serve", "--port", "0"], {}, 2, "argument --port: must be a whole number from 1"),
+        (["serve", "--workers", "0"], {}, 2, "argument --workers: must be a whole number"),
+        (
+            ["keys", "create", "--project-id", str(2**63), "--user", "u"],
+            {},
+            2,
+            "argument --project-id: must be a whole number from 1 to 9223372036854775807",
+        ),
+        (["keys", "list"], {"DATA_DIR": "{file}"}, 2, "resources: DATA_DIR {file} cannot be used"),
+    ],
+)
+def test_a_bad_setting_or_argument_is_one_line_that_says_which_never_a_traceback(
+    services: Services,
+    tmp_path: Path,
+    arguments: list[str],
+    env: dict[str, str],
+    code: int,
+    said: str,
+) -> None:
+    file = tmp_path / "a-file"
+    file.write_text("not a directory")
+    process = process_env(services.settings)
+    process.pop("SIGNING_KEY")  # generated under DATA_DIR, which must then be usable
+    process["DATA_DIR"] = str(tmp_path / "data")
+    process.update({name: value.format(file=file) for name, value in env.items()})
+    result = run_cli(*arguments, env=process)
+    assert result.returncode == code, result.stderr
+    assert said.format(file=file) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr
