@@ -52,9 +52,20 @@ def test_a_download_has_the_resources_content_type(client: httpx.Client) -> None
     resource = uploaded(client, b"col1,col2\n", name="data.csv", mime_type="text/csv")
     response = httpx.get(resource["url"])
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-type"] == "text/csv"  # no charset it was not given
     assert response.content == b"col1,col2\n"
     assert response.headers["content-length"] == "10"
+
+
+def test_a_download_keeps_the_charset_the_resource_was_registered_with(
+    client: httpx.Client,
+) -> None:
+    latin = "café;crème\n".encode("iso-8859-1")
+    resource = uploaded(client, latin, name="menu.csv", mime_type="text/csv; charset=iso-8859-1")
+    response = httpx.get(resource["url"])
+    assert response.status_code == 200
+    assert response.headers.get_list("content-type") == ["text/csv; charset=iso-8859-1"]
+    assert response.text == "café;crème\n"
 
 
 def test_confirming_before_the_upload_is_a_409_upload_incomplete(client: httpx.Client) -> None:

@@ -218,6 +218,9 @@ class ContentController(Controller):
         if resources.blobs.direct:
             return Redirect(services.links.download(record), status_code=307)
         headers = {
+            # Set here, not as media_type alone: Litestar would add "; charset=utf-8"
+            # to a text/* type, claiming an encoding the bytes may not have.
+            "Content-Type": record.mime_type,
             "Content-Length": str(record.size_bytes),
             "Content-Disposition": content_disposition(record.name),
         }
