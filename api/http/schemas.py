@@ -39,9 +39,10 @@ NETLOC_LOOKALIKES = (
 
 NAME_PATTERN = (
     rf"^[{WHITE_SPACE}]*[^{WHITE_SPACE}{CONTROL}]"
-    rf"(?:[^{CONTROL}]*[^{WHITE_SPACE}{CONTROL}])?[{WHITE_SPACE}]*$"
+    rf"(?:[^{CONTROL}]{{0,{rules.NAME_MAX - 2}}}[^{WHITE_SPACE}{CONTROL}])?[{WHITE_SPACE}]*$"
 )
-"""Something other than white space, and no control character once trimmed."""
+"""1 to NAME_MAX characters once trimmed, none of them a control character: the white
+space around them is not counted."""
 DESCRIPTION_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 """No control character but tabs and line breaks."""
 MIME_TYPE_PATTERN = rf"^(?:{rules._MIME_TYPE.pattern})$"
@@ -70,7 +71,6 @@ def documented(description: str, **schema: Any) -> Meta:
 
 Name = Annotated[
     str,
-    Meta(max_length=rules.NAME_MAX),
     documented(
         f"1 to {rules.NAME_MAX} characters, white space at both ends trimmed;"
         " no control characters",

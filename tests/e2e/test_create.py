@@ -56,6 +56,14 @@ def test_the_body_project_id_must_be_the_keys_project(client: httpx.Client) -> N
     assert body["details"][0]["field"] == "project_id"
 
 
+def test_a_name_is_counted_once_trimmed(client: httpx.Client) -> None:
+    padded = " " * 10 + "x" * 255 + "\t\n"
+    created = client.post("/api/resources", json={"name": padded})
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["resource"]["name"] == "x" * 255
+    error(client.post("/api/resources", json={"name": " " + "x" * 256 + " "}), 422)
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
