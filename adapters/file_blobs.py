@@ -14,6 +14,7 @@ even when the process dies mid-stream.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -54,6 +55,13 @@ def _stored(root: Path, path: Path) -> StoredBlob:
     )
 
 
+def _store_error(error: OSError) -> Exception:
+    """A file-system failure as the store's: a full disk (507), else unavailable (503)."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage(f"the file store's disk is full: {error}")
+    return BlobStoreUnavailable(str(error))
+
+
 async def _off_the_loop(function: Callable[[], T]) -> T:
     """Runs file-system work in a thread; its failures are the store's unavailability."""
     try:
@@ -61,7 +69,7 @@ async def _off_the_loop(function: Callable[[], T]) -> T:
     except (FileNotFoundError, UploadInProgress):
         raise
     except OSError as error:
-        raise BlobStoreUnavailable(str(error)) from error
+        raise _store_error(error) from error
 
 
 class FileBlobWriter:
@@ -84,7 +92,10 @@ class FileBlobWriter:
         self._done = False
 
     def write(self, chunk: bytes) -> None:
-        self._file.write(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as error:  # the disk filled up meanwhile, or failed
+            raise _store_error(error) from error
         self._hash.update(chunk)
 
     def _commit(self) -> StoredBlob:
@@ -140,19 +151,27 @@ class FileBlobStore:
             raise InsufficientStorage(f"{free} bytes free, {self._min_free_bytes} kept free")
 
     def receive(self, resource_id: int) -> FileBlobWriter:
-        return FileBlobWriter(self.root, self.root / "uploads" / str(resource_id))
+        try:
+            return FileBlobWriter(self.root, self.root / "uploads" / str(resource_id))
+        except UploadInProgress:
+            raise
+        except OSError as error:
+            raise _store_error(error) from error
 
     def _newest(self, resource_id: int) -> StoredBlob | None:
-        candidates = [
-            path
-            for kind in ("uploads", "objects")
-            if (folder := self.root / kind / str(resource_id)).is_dir()
-            for path in folder.iterdir()
-            if not path.name.startswith(".")
-        ]
-        if not candidates:
-            return None
-        return _stored(self.root, max(candidates, key=lambda path: path.stat().st_mtime_ns))
+        # A file may move (another process confirming: uploads/ to objects/) or go (the
+        # garbage collector) while it is read here: look again, up to three times.
+        for _ in range(3):
+            with contextlib.suppress(FileNotFoundError):
+                found = [
+                    (path.stat().st_mtime_ns, path)
+                    for kind in ("uploads", "objects")
+                    if (folder := self.root / kind / str(resource_id)).is_dir()
+                    for path in folder.iterdir()
+                    if not path.name.startswith(".")
+                ]
+                return _stored(self.root, max(found)[1]) if found else None
+        raise BlobStoreUnavailable(f"the files of resource {resource_id} kept changing")
 
     async def newest_upload(self, resource_id: int) -> StoredBlob | None:
         return await _off_the_loop(lambda: self._newest(resource_id))

@@ -245,7 +245,9 @@ class BlobStore(Protocol):
         ...
 
     async def keep(self, upload: StoredBlob, name: str) -> None:
-        """Moves or copies an upload to its immutable object (nothing when it is one)."""
+        """Moves or copies an upload to its immutable object (nothing when it is one).
+        Raises FileNotFoundError when the upload is gone: moved by a confirmation in
+        another process, or collected."""
         ...
 
     def read(self, name: str) -> AsyncIterator[bytes]:

@@ -329,7 +329,12 @@ class ResourceService:
         if upload is not None and kept is not None:
             # Kept before the event that names it is appended: a confirmed resource's
             # object always exists, and no URL can write it.
-            await self.blobs.keep(upload, kept.name)
+            try:
+                await self.blobs.keep(upload, kept.name)
+            except FileNotFoundError:
+                # Moved by a confirmation in another process, or collected: decide
+                # again on the current row and files.
+                raise StaleState from None
         snapshot = None
         if snapshot_due(events[0].originator_version, events[-1].originator_version):
             snapshot = Snapshot.take(resource)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from msgspec.structs import replace
 
 from adapters.caching_store import CachingResourceStore
+from adapters.file_blobs import FileBlobStore
 from application import service as service_module
 from application.access import Caller
 from application.commands import (
@@ -21,6 +23,7 @@ from application.commands import (
     UpdateResource,
 )
 from application.errors import (
+    BlobStoreUnavailable,
     ConcurrentUpdate,
     IdempotencyKeyReused,
     ResourceNotFound,
@@ -28,7 +31,7 @@ from application.errors import (
     UploadTooLarge,
     VersionMismatch,
 )
-from application.ports import Outcome, RememberedOutcome
+from application.ports import Outcome, RememberedOutcome, StoredBlob
 from application.service import MAX_ATTEMPTS, ResourceService
 from domain.errors import (
     AlreadyUploaded,
@@ -645,3 +648,43 @@ def test_a_listing_shows_the_callers_project_newest_first(world: World) -> None:
     assert [record.id for record in everything.resources] == [second.id, first.id]
     assert everything.total == 2
     assert [record.id for record in pending.resources] == [first.id]
+
+
+# The file store under races and faults
+
+
+class MovedWhileConfirming(FileBlobStore):
+    """A file store in which another process confirms the upload (moves it to its
+    object) just after this one found it."""
+
+    moved = False
+
+    async def newest_upload(self, resource_id: int) -> StoredBlob | None:
+        found = await super().newest_upload(resource_id)
+        if found is not None and not self.moved:
+            self.moved = True
+            await super().keep(found, self.object_name(resource_id, found))
+        return found
+
+
+def test_a_confirmation_whose_upload_another_process_moved_meanwhile_is_confirmed(
+    tmp_path: Path,
+) -> None:
+    world = World(blobs=cast(Any, MovedWhileConfirming(tmp_path)))
+    resource = world.register(size_bytes=5)
+    world.upload(resource.id, b"12345")
+
+    outcome = world.update(resource.id, confirm_upload=True)
+
+    assert (outcome.record.status, outcome.record.size_bytes) == ("uploaded", 5)
+
+
+def test_an_upload_the_file_store_cannot_take_is_the_stores_unavailability(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "uploads").write_text("a file where the uploads folder should be")
+    world = World(blobs=cast(Any, FileBlobStore(tmp_path)))
+    resource = world.register(size_bytes=5)
+
+    with pytest.raises(BlobStoreUnavailable):
+        world.upload(resource.id, b"12345")
