@@ -31,6 +31,7 @@ from api.http.controllers.history import HistoryController
 from api.http.controllers.resources import JSON_BODY, ResourceController, require_json
 from api.http.errors import EXCEPTION_HANDLERS, JSON_BODY_LIMIT, not_found
 from api.http.openapi import openapi_config
+from api.http.parameters import PATH_IDS
 from api.http.wiring import (
     ACTIVITY,
     FEED,
@@ -222,6 +223,7 @@ def create_app(
         on_startup=[open_services, open_async],
         on_shutdown=[close_async, close_services],
         request_max_body_size=JSON_BODY_LIMIT,
+        type_decoders=PATH_IDS,
         openapi_config=openapi_config(settings),
         cors_config=cors_config(settings),
         debug=False,

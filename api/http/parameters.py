@@ -30,8 +30,25 @@ def whole_numbers(low: int, high: int) -> dict[str, Any]:
     return {"type": "integer", "format": "int64", "minimum": low, "maximum": high}
 
 
+class PathId(int):
+    """A resource id from the path, read strictly (see `path_id`)."""
+
+
+def path_id(kind: type, value: Any) -> PathId:
+    """The type decoder of `PathId`: ASCII digits, or 0, which names no resource.
+
+    Litestar's own `int` path type reads with `int()`, so `/api/resources/+1`,
+    `/api/resources/1_0` and an Arabic-Indic digit one would each name a resource;
+    here they name none."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        return PathId(int(value))
+    return PathId(0)
+
+
+PATH_IDS = [(lambda kind: kind is PathId, path_id)]
+"""The app's `type_decoders` for `PathId`: routes declare `{resource_id:str}`."""
 ResourceId = Annotated[
-    int, PathParameter(description="The resource's id", schema_extra=whole_numbers(1, MAX_ID))
+    PathId, PathParameter(description="The resource's id", schema_extra=whole_numbers(1, MAX_ID))
 ]
 """An id out of range names no resource: 404, as for an id that was never allocated."""
 Page = Annotated[

@@ -136,6 +136,16 @@ CASES: list[Case] = [
         Case(f"one: id {value[:20]}", "GET", f"/api/resources/{value}", 404)
         for value in (MAX, BIG, LONG_DIGITS, ARABIC_ONE, FULLWIDTH_ONE)
     ],
+    # The pending resource's own id, written as int() would read it: no alias names it.
+    *[
+        Case(f"one: id {label}", "GET", path, 404)
+        for label, path in (
+            ("with a sign", "/api/resources/+{pending}"),
+            ("in Arabic-Indic digits", "/api/resources/{pending_arabic}"),
+            ("with an underscore", "/api/resources/{pending_underscored}"),
+        )
+    ],
+    Case("history: id with a sign", "GET", "/api/resources/+{pending}/history?page=1", 404),
     # Creation.
     Case(
         "create: size_bytes '3'",
@@ -339,6 +349,12 @@ CASES: list[Case] = [
 ]
 
 
+ARABIC_INDIC = str.maketrans(
+    "0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
+)
+"""ASCII digits to the Arabic-Indic ones, which int() reads alike."""
+
+
 @pytest.fixture
 def world(client: httpx.Client, services: Services) -> dict[str, str]:
     pending = create(client, size_bytes=10)
@@ -350,6 +366,8 @@ def world(client: httpx.Client, services: Services) -> dict[str, str]:
 
     return {
         "pending": str(pending["id"]),
+        "pending_arabic": str(pending["id"]).translate(ARABIC_INDIC),
+        "pending_underscored": f"0_{pending['id']}",
         "uploaded": str(done["id"]),
         "put": query("PUT", pending["id"]),
         "get_of_pending": query("GET", pending["id"]),

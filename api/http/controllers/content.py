@@ -131,7 +131,7 @@ def _verify(
 
 
 class ContentController(Controller):
-    path = "/api/resources/{resource_id:int}/content"
+    path = "/api/resources/{resource_id:str}/content"
     tags = ["content"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
     options = allow("/")

@@ -38,7 +38,7 @@ def event_fields(entry: HistoryEntry | ActivityEntry) -> dict[str, Any]:
 
 
 class HistoryController(Controller):
-    path = "/api/resources/{resource_id:int}/history"
+    path = "/api/resources/{resource_id:str}/history"
     tags = ["audit"]  # noqa: RUF012 - Litestar reads it as a class attribute
     security = [{"BearerAuth": []}]  # noqa: RUF012
 

@@ -157,7 +157,7 @@ class ResourceController(Controller):
     tags = ["resources"]  # noqa: RUF012 - Litestar reads it as a class attribute
     security = [{"BearerAuth": []}]  # noqa: RUF012
 
-    options = allow("/", "/{resource_id:int}")
+    options = allow("/", "/{resource_id:str}")
 
     @post(
         "/",
@@ -223,7 +223,7 @@ class ResourceController(Controller):
         )
 
     @get(
-        "/{resource_id:int}",
+        "/{resource_id:str}",
         operation_id="getResource",
         summary="One resource, now or as it was at a version or time",
         type_decoders=WHOLE_NUMBERS,
@@ -263,7 +263,7 @@ class ResourceController(Controller):
         return resource_response(record_of(past), services.links, offer_upload=False)
 
     @patch(
-        "/{resource_id:int}",
+        "/{resource_id:str}",
         operation_id="updateResource",
         summary="Rename, describe, or confirm the upload; returns the state after it",
         opt={JSON_BODY: UpdateResourceBody},
@@ -300,7 +300,7 @@ class ResourceController(Controller):
         return outcome_response(outcome, services.links)
 
     @delete(
-        "/{resource_id:int}",
+        "/{resource_id:str}",
         operation_id="deleteResource",
         summary="Delete the resource and its bytes; its history stays",
         response_headers=[SESSION_TOKEN_ANSWERED],
