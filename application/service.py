@@ -195,6 +195,12 @@ class ResourceService:
         except DuplicateRequest:
             return await self._replay_after_race(principal, command.idempotency)
         except StaleState:
+            # The store tries an append once more when its connection is lost; if the
+            # first try had committed, the second is refused. The id is this request's
+            # own (from the sequence, never reused): a row with it is this registration.
+            committed = await self.store.find(resource.resource_id)
+            if committed is not None:
+                return Outcome(record=committed, created=True)
             await self.store.authenticate(caller)  # the key was revoked meanwhile: 401
             raise ConcurrentUpdate(resource.resource_id) from None
         assert record is not None

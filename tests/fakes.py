@@ -171,6 +171,9 @@ class FakeResourceStore:
         self.refusals = 0
         self.refuse_every_append = False
         """Set to make the store refuse every append, as if always losing a race."""
+        self.lose_the_next_answer = False
+        """Set to make the next append commit and then raise StaleState: its connection
+        lost after the commit, the store's second try refused."""
         self.before_append: Callable[[], None] | None = None
         """Runs once at the start of the next append: another server's interleaving."""
         self._last_id = 0
@@ -278,6 +281,9 @@ class FakeResourceStore:
                 fingerprint=fingerprint,
                 outcome=Outcome(record=ResourceRecord(**kept), created=created),
             )
+        if self.lose_the_next_answer:
+            self.lose_the_next_answer = False
+            raise StaleState
         return None if after is None else ResourceRecord(**after)
 
     def _check(

@@ -414,6 +414,19 @@ def test_a_link_declares_a_size_within_the_upload_limit_too(world: World) -> Non
     assert (link.kind, link.status, link.size_bytes) == ("link", "uploaded", UPLOAD_LIMIT)
 
 
+def test_a_registration_whose_commit_answer_was_lost_is_answered_as_created(
+    world: World,
+) -> None:
+    world.store.lose_the_next_answer = True
+
+    outcome = run(world.service.register(world.caller, RegisterResource(name="kept.txt")))
+
+    assert outcome.created
+    assert outcome.record.name == "kept.txt"
+    assert world.store.row(outcome.record.id) == outcome.record
+    assert world.store.appends == 1
+
+
 def test_registered_resources_get_increasing_ids(world: World) -> None:
     ids = [world.register().id for _ in range(3)]
 
