@@ -18,11 +18,19 @@ generated ones from saying it by chance:
 - a download needs an uploaded file: the test registers, uploads and confirms
   one in another project, so that nothing the run does with its own key can
   change it (a content URL is signed, not tied to a key), and a download of a
-  well-formed id asks for that one (CONTRACT_DOWNLOAD_ID).
+  well-formed id asks for that one (CONTRACT_DOWNLOAD_ID);
+- reading, changing or deleting one resource needs one of the run's project: random
+  ids find one only by chance, and an operation that never reaches one is
+  schemathesis's `missing_test_data`. Outside the stateful phase, whose links name
+  the resources it creates, a well-formed id names one: reads the one registered
+  before the run (CONTRACT_RESOURCE_ID), PATCHes another (CONTRACT_PATCHED_ID), and
+  a DELETE one registered for it then; PATCH and DELETE of the stateful phase keep
+  off the two.
 
 Requests whose values are malformed are left as they are: the server must refuse
-them. The hooks read CONTRACT_SIGNING_KEY (hex), CONTRACT_PROJECT_ID and
-CONTRACT_DOWNLOAD_ID.
+them. The hooks read CONTRACT_URL, CONTRACT_API_KEY, CONTRACT_SIGNING_KEY (hex),
+CONTRACT_PROJECT_ID, CONTRACT_DOWNLOAD_ID, CONTRACT_RESOURCE_ID and
+CONTRACT_PATCHED_ID.
 
 Two more: If-Match values are drawn for the document's `entity-tags` format (see
 below), and `filter_failure` excuses one documented behaviour, time travel to a
@@ -38,6 +46,7 @@ import time
 import uuid
 from typing import Any, TypeAlias
 
+import httpx
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis import Case as AnyCase
@@ -51,6 +60,7 @@ from api.http.idempotency import KEY_PATTERN
 Case: TypeAlias = AnyCase[Any]
 CONTENT = "/api/resources/{resource_id}/content"
 RESOURCE = "/api/resources/{resource_id}"
+HISTORY = "/api/resources/{resource_id}/history"
 FEED = "/api/events"
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _IDEMPOTENCY_KEY = re.compile(KEY_PATTERN)
@@ -76,6 +86,43 @@ def uploaded_file(case: Case) -> None:
     resource_id = _integer((parameters or {}).get("resource_id"))
     if parameters is not None and resource_id is not None and 1 <= resource_id < 2**63:
         parameters["resource_id"] = int(os.environ["CONTRACT_DOWNLOAD_ID"])
+
+
+def _phase(case: Case) -> str | None:
+    meta = getattr(case, "_meta", None)
+    return None if meta is None else str(meta.phase.name.value)
+
+
+def own_resource(case: Case) -> None:
+    """Outside the stateful phase, a well-formed id names a resource of the run's own:
+    a read the kept one, a PATCH the one kept for changes, a DELETE one registered for
+    it now. In the stateful phase (ids from its links) PATCH and DELETE keep off both."""
+    parameters = case.path_parameters
+    resource_id = _integer((parameters or {}).get("resource_id"))
+    if parameters is None or resource_id is None or not 1 <= resource_id < 2**63:
+        return
+    read, changed = int(os.environ["CONTRACT_RESOURCE_ID"]), int(os.environ["CONTRACT_PATCHED_ID"])
+    method = case.method.upper()
+    if _phase(case) == "stateful":
+        if method != "GET" and resource_id in (read, changed):
+            parameters["resource_id"] = resource_id + 1_000_000  # names no resource
+    elif method == "GET":
+        parameters["resource_id"] = read
+    elif method == "PATCH":
+        parameters["resource_id"] = changed
+    elif method == "DELETE":
+        parameters["resource_id"] = _registered_now()
+
+
+def _registered_now() -> int:
+    created = httpx.post(
+        os.environ["CONTRACT_URL"] + "/api/resources",
+        json={"name": "to be deleted", "url": "https://delete.example"},
+        headers={"Authorization": f"Bearer {os.environ['CONTRACT_API_KEY']}"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    return int(created.json()["data"]["resource"]["id"])
 
 
 def sign(case: Case) -> None:
@@ -161,6 +208,8 @@ def before_call(context: HookContext, case: Case, kwargs: dict[str, Any]) -> Non
         if case.method.upper() == "GET":
             uploaded_file(case)
         sign(case)
+    if case.operation.path in (RESOURCE, HISTORY):
+        own_resource(case)
     if case.operation.path == RESOURCE and case.method.upper() == "GET":
         one_point_in_time(case)
     if case.operation.path == FEED:

@@ -50,6 +50,21 @@ def an_uploaded_file(base_url: str, key: str) -> int:
         return int(resource["id"])
 
 
+def a_kept_resource(base_url: str, key: str) -> int:
+    """A resource of the run's project with a few versions (tests/contract/hooks.py
+    says what the run does with it); its id."""
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}) as client:
+        created = client.post(
+            "/api/resources", json={"name": "read me", "url": "https://a.example"}
+        )
+        assert created.status_code == 201, created.text
+        resource_id = int(created.json()["data"]["resource"]["id"])
+        for name in ("read me again", "read me once more"):
+            renamed = client.patch(f"/api/resources/{resource_id}", json={"name": name})
+            assert renamed.status_code == 200, renamed.text
+        return resource_id
+
+
 def test_schemathesis_finds_no_failure_and_no_warning(
     contract_url: str, services: Services, tmp_path: Path
 ) -> None:
@@ -64,6 +79,9 @@ def test_schemathesis_finds_no_failure_and_no_warning(
         "CONTRACT_PROJECT_ID": str(PROJECT),
         "CONTRACT_SIGNING_KEY": services.settings.signing_key.hex(),
         "CONTRACT_DOWNLOAD_ID": str(an_uploaded_file(contract_url, other_key)),
+        "CONTRACT_RESOURCE_ID": str(a_kept_resource(contract_url, key)),
+        "CONTRACT_PATCHED_ID": str(a_kept_resource(contract_url, key)),
+        "CONTRACT_URL": contract_url,
     }
     started = time.monotonic()
     # As `make run` serves it, with the projection runner: /ready then answers 503
