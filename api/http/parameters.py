@@ -34,15 +34,27 @@ class PathId(int):
     """A resource id from the path, read strictly (see `path_id`)."""
 
 
+MALFORMED_ID = -1
+"""The id of a path whose id is not ASCII digits: it names no resource."""
+
+
 def path_id(kind: type, value: Any) -> PathId:
-    """The type decoder of `PathId`: ASCII digits, or 0, which names no resource.
+    """The type decoder of `PathId`: ASCII digits, or MALFORMED_ID.
 
     Litestar's own `int` path type reads with `int()`, so `/api/resources/+1`,
     `/api/resources/1_0` and an Arabic-Indic digit one would each name a resource;
     here they name none."""
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
         return PathId(int(value))
-    return PathId(0)
+    return PathId(MALFORMED_ID)
+
+
+def well_formed(resource_id: int) -> int:
+    """A path's id, checked before its signature: one that is not a number is a 404,
+    as for a path that names nothing (a number other than the signed one is a 403)."""
+    if resource_id == MALFORMED_ID:
+        raise not_found()
+    return resource_id
 
 
 PATH_IDS = [(lambda kind: kind is PathId, path_id)]

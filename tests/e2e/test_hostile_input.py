@@ -309,6 +309,13 @@ CASES: list[Case] = [
         body=b"abc",
         key=False,
     ),
+    *[
+        Case(f"upload: an id {label}", "PUT", path, 404, body=b"abc", key=False)
+        for label, path in (
+            ("that is not a number", "/api/resources/1.0/content?{put}"),
+            ("with a sign", "/api/resources/+{pending}/content?{put}"),
+        )
+    ],
     Case(
         "upload: another id than signed",
         "PUT",

@@ -22,7 +22,13 @@ from litestar.response import Redirect, Stream
 from api.composition.signing import EXPIRY_DIGITS, SignatureRejected, content_disposition
 from api.http.controllers import allow, documented
 from api.http.errors import ApiError, error_responses
-from api.http.parameters import SESSION_TOKEN_ANSWERED, ResourceId, existing_id, whole_numbers
+from api.http.parameters import (
+    SESSION_TOKEN_ANSWERED,
+    ResourceId,
+    existing_id,
+    well_formed,
+    whole_numbers,
+)
 from api.http.schemas import Header
 from api.http.wiring import resources_of, services_of
 from application.errors import UploadElsewhere, UploadInProgress
@@ -168,7 +174,7 @@ class ContentController(Controller):
         signature: Signature = None,
     ) -> None:
         services, resources = services_of(request), resources_of(request)
-        _verify(services, "PUT", resource_id, expires, signature)
+        _verify(services, "PUT", well_formed(resource_id), expires, signature)
         declared = request.headers.get("content-length", "")
         try:
             await resources.upload(
@@ -213,7 +219,7 @@ class ContentController(Controller):
         signature: Signature = None,
     ) -> Stream | Redirect:
         services, resources = services_of(request), resources_of(request)
-        _verify(services, "GET", resource_id, expires, signature)
+        _verify(services, "GET", well_formed(resource_id), expires, signature)
         record, name = await resources.download(existing_id(resource_id))
         if resources.blobs.direct:
             return Redirect(services.links.download(record), status_code=307)
