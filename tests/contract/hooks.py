@@ -25,7 +25,8 @@ generated ones from saying it by chance:
   the resources it creates, a well-formed id names one: reads the one registered
   before the run (CONTRACT_RESOURCE_ID), PATCHes another (CONTRACT_PATCHED_ID), and
   a DELETE one registered for it then; PATCH and DELETE of the stateful phase keep
-  off the two.
+  off the two. An upload (PUT content) to a well-formed id, outside the stateful
+  phase, goes to a file registered for it then, pending.
 
 Requests whose values are malformed are left as they are: the server must refuse
 them. The hooks read CONTRACT_URL, CONTRACT_API_KEY, CONTRACT_SIGNING_KEY (hex),
@@ -114,10 +115,25 @@ def own_resource(case: Case) -> None:
         parameters["resource_id"] = _registered_now()
 
 
-def _registered_now() -> int:
+def pending_file(case: Case) -> None:
+    """Outside the stateful phase, an upload to a well-formed id goes to a file
+    registered for it now (still pending: it takes the bytes)."""
+    parameters = case.path_parameters
+    resource_id = _integer((parameters or {}).get("resource_id"))
+    if (
+        parameters is not None
+        and resource_id is not None
+        and 1 <= resource_id < 2**63
+        and _phase(case) != "stateful"
+    ):
+        parameters["resource_id"] = _registered_now(link=False)
+
+
+def _registered_now(*, link: bool = True) -> int:
+    body = {"name": "to be deleted", "url": "https://delete.example"} if link else {"name": "up"}
     created = httpx.post(
         os.environ["CONTRACT_URL"] + "/api/resources",
-        json={"name": "to be deleted", "url": "https://delete.example"},
+        json=body,
         headers={"Authorization": f"Bearer {os.environ['CONTRACT_API_KEY']}"},
         timeout=30,
     )
@@ -207,6 +223,8 @@ def before_call(context: HookContext, case: Case, kwargs: dict[str, Any]) -> Non
     if case.operation.path == CONTENT:
         if case.method.upper() == "GET":
             uploaded_file(case)
+        else:
+            pending_file(case)
         sign(case)
     if case.operation.path in (RESOURCE, HISTORY):
         own_resource(case)
