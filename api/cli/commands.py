@@ -20,7 +20,7 @@ from api.cli.supervision import RunnerSupervisor, watch_parent
 from api.composition.services import Services
 from api.composition.settings import MAX_PORT, Settings, SettingsError
 from api.composition.version import package_version
-from api.http.parameters import MAX_ID
+from api.http.parameters import MAX_ID, whole_in
 from api.observability.logs import configure as configure_logging
 from application.errors import BlobStoreUnavailable
 from application.service import ResourceService
@@ -199,9 +199,10 @@ def _whole(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number from `low` to `high`."""
 
     def parse(text: str) -> int:
-        if text.isascii() and text.isdigit() and low <= int(text) <= high:
-            return int(text)
-        raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}")
+        number = whole_in(text, low, high)
+        if number is None:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}")
+        return number
 
     return parse
 

@@ -38,15 +38,29 @@ MALFORMED_ID = -1
 """The id of a path whose id is not ASCII digits: it names no resource."""
 
 
+def whole_in(text: object, low: int, high: int) -> int | None:
+    """The whole number `text` writes in ASCII digits, if it is one from `low` to
+    `high`; else None. (int() would also read signs, underscores, white space and
+    other scripts' digits.)"""
+    if (
+        isinstance(text, str)
+        and text.isascii()
+        and text.isdigit()
+        and len(text) <= len(str(high))
+        and low <= int(text) <= high
+    ):
+        return int(text)
+    return None
+
+
 def path_id(kind: type, value: Any) -> PathId:
     """The type decoder of `PathId`: ASCII digits, or MALFORMED_ID.
 
     Litestar's own `int` path type reads with `int()`, so `/api/resources/+1`,
     `/api/resources/1_0` and an Arabic-Indic digit one would each name a resource;
     here they name none."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
-        return PathId(int(value))
-    return PathId(MALFORMED_ID)
+    number = whole_in(value, 0, MAX_ID)
+    return PathId(MALFORMED_ID if number is None else number)
 
 
 def well_formed(resource_id: int) -> int:
@@ -139,11 +153,10 @@ class WholeNumber(int):
 
 def whole_number(kind: type, value: Any) -> WholeNumber:
     """The type decoder of `WholeNumber` (see `WHOLE_NUMBERS`)."""
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        number = int(value)
-        if 1 <= number <= MAX_ID:
-            return WholeNumber(number)
-    raise ValueError(f"must be a whole number from 1 to {MAX_ID}")
+    number = whole_in(value, 1, MAX_ID)
+    if number is None:
+        raise ValueError(f"must be a whole number from 1 to {MAX_ID}")
+    return WholeNumber(number)
 
 
 WHOLE_NUMBERS = [(lambda kind: kind is WholeNumber, whole_number)]
